@@ -1,0 +1,77 @@
+/*
+ * rt_limits.h - every size limit and timeout rtlab uses, in one place.
+ *
+ * Each value says why it has that value. Values a user may want to change
+ * have a command-line option (named next to them); the rest are fixed.
+ */
+#ifndef RT_LIMITS_H
+#define RT_LIMITS_H
+
+/* ---- HTTP/1.1 ---------------------------------------------------------- */
+
+/* Request line + headers. 8 KiB is what nginx and most proxies accept by
+ * default (large_client_header_buffers); anything larger is an attack or a
+ * bug and gets 431. */
+#define RT_HTTP_MAX_HEAD (8 * 1024)
+
+/* Request body (a published message). 1 MiB covers any real-time payload;
+ * larger gets 413. Option: --max-body. */
+#define RT_HTTP_MAX_BODY (1024 * 1024)
+
+/* Header lines per request or response. Real browsers send about 15. */
+#define RT_HTTP_MAX_HEADERS 64
+
+/* A client must deliver a whole request head within this many ms from its
+ * first byte (or from connecting): the defence against slow-header clients
+ * that hold sockets open. Option: --header-timeout (seconds). */
+#define RT_HEADER_TIMEOUT_MS 10000
+
+/* An idle keep-alive connection is closed after this long without a new
+ * request. nginx uses 75 s; 60 s is below common load-balancer idle limits.
+ * Option: --idle-timeout (seconds). */
+#define RT_IDLE_TIMEOUT_MS 60000
+
+/* Bytes queued for writing on one connection before the server stops
+ * reading from it (a pipelining client that never reads its answers). */
+#define RT_WRITE_QUEUE_HIGH (1024 * 1024)
+
+/* listen(2) backlog: a burst of 1,000s of clients connecting at once (the
+ * load generator, a reconnect storm) must not be dropped. The kernel caps
+ * it at net.core.somaxconn. */
+#define RT_LISTEN_BACKLOG 4096
+
+/* ---- Topics and messages ----------------------------------------------- */
+
+/* Messages kept per topic for replay. Option: --ring. */
+#define RT_RING_DEFAULT 1024
+
+/* Topics one server holds; a publish to a new topic beyond this gets 503
+ * so a client cannot exhaust memory by inventing names. Option: --max-topics. */
+#define RT_MAX_TOPICS 65536
+
+/* Topic and event names: [A-Za-z0-9_.:/-], short enough for a log line. */
+#define RT_NAME_MAX 64
+
+/* One poll answer carries at most this many messages, and stops adding
+ * messages once it passes RT_POLL_BATCH_BYTES (it always carries at least
+ * one). A client far behind gets the oldest ones and `next`, and asks again
+ * at once; one answer never grows without bound. */
+#define RT_POLL_BATCH_MAX 256
+#define RT_POLL_BATCH_BYTES (1024 * 1024)
+
+/* ---- Clients ----------------------------------------------------------- */
+
+/* Reconnect backoff: first delay, cap (full jitter below the cap). */
+#define RT_BACKOFF_BASE_MS 1000
+#define RT_BACKOFF_CAP_MS 30000
+
+/* A client gives up on one request (connect + answer) after this long and
+ * counts it as an error; it then backs off. Long polls add their hold time. */
+#define RT_CLIENT_REQUEST_TIMEOUT_MS 10000
+
+/* Largest response a client accepts (a poll answer of RT_POLL_BATCH_MAX
+ * messages of up to RT_HTTP_MAX_BODY each would be larger; the client
+ * treats such an answer as an error rather than buffer without bound). */
+#define RT_CLIENT_MAX_RESPONSE (16 * 1024 * 1024)
+
+#endif

@@ -1,0 +1,227 @@
+/*
+ * rt_proto.h - rtlab's wire formats, without I/O.
+ *
+ * Everything here is pure: it reads the caller's bytes and writes into the
+ * caller's buffers. Nothing allocates except rt_json_valid() (cJSON builds a
+ * tree and frees it). Nothing prints, exits or touches a socket, so the
+ * servers, the clients, the simulator, the fuzzers and the unit tests all
+ * link it directly.
+ *
+ * Return convention (as in picohttpparser): a parser returns the number of
+ * bytes it consumed (> 0) when it has a whole unit, RT_EMORE when the input
+ * ends before the unit does (call again with more bytes), or a negative
+ * RT_E* error. The RT_E* values sit far below libuv's error codes (which are
+ * -errno values and UV_EOF = -4095), so both kinds can share one int.
+ *
+ * Views: parsed names and values are pointers into the caller's buffer, not
+ * copies. They stay valid only while that buffer is unchanged.
+ */
+#ifndef RT_PROTO_H
+#define RT_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rt_limits.h"
+
+/* ---- Errors ------------------------------------------------------------ */
+
+enum {
+    RT_EMORE = -30001,      /* input ends before the unit does: read more */
+    RT_EBADREQ = -30002,    /* malformed HTTP message (400) */
+    RT_EHEADTOOBIG = -30003, /* request line + headers over the limit (431) */
+    RT_EBODYTOOBIG = -30004, /* body over the limit (413) */
+    RT_ENOTIMPL = -30005,   /* a Transfer-Encoding we do not implement (501) */
+    RT_EVERSION = -30006,   /* HTTP major version other than 1 (505) */
+    RT_EBADRESP = -30007,   /* malformed HTTP response (client side) */
+    RT_EBADURL = -30008,    /* URL we cannot use */
+    RT_EBADJSON = -30009,   /* not a JSON value */
+    RT_EBADNAME = -30010,   /* topic or event name outside RT_NAME rules */
+    RT_ENOSPACE = -30011,   /* output buffer too small */
+};
+
+/* A short English description of an RT_E* code (or "unknown error"). */
+const char *rt_strerror(int err);
+
+/* ---- HTTP/1.1 requests (server side) ----------------------------------- */
+
+struct rt_http_header {
+    const char *name;
+    size_t name_len;
+    const char *value; /* optional whitespace around it already trimmed */
+    size_t value_len;
+};
+
+struct rt_http_request {
+    const char *method;
+    size_t method_len;
+    const char *path; /* the request target up to '?' */
+    size_t path_len;
+    const char *query; /* after '?', without it; NULL when there is none */
+    size_t query_len;
+    int minor_version; /* HTTP/1.x */
+    struct rt_http_header headers[RT_HTTP_MAX_HEADERS];
+    size_t num_headers;
+
+    /* Derived from the headers by the parser: */
+    size_t head_len;         /* bytes of request line + headers + blank line */
+    uint64_t content_length; /* 0 when absent; meaningless when chunked */
+    bool chunked;            /* Transfer-Encoding: chunked */
+    bool keep_alive;         /* HTTP/1.1 unless "close"; 1.0 only with "keep-alive" */
+    bool expect_continue;    /* Expect: 100-continue */
+};
+
+/*
+ * Parses a request head in buf[0..len).
+ *
+ * prev_len is how many bytes of this same buffer an earlier call already saw
+ * and answered RT_EMORE for (0 on the first call): the search for the end of
+ * the head resumes there, so feeding a head one byte at a time costs O(n).
+ *
+ * Returns req->head_len when the head is complete, RT_EMORE, or:
+ *   RT_EHEADTOOBIG  no end of head within max_head bytes;
+ *   RT_EBADREQ      malformed request line or header line, a bare CR, a
+ *                   line folded with leading whitespace (obs-fold), a
+ *                   header name with spaces, both Content-Length and
+ *                   Transfer-Encoding, Content-Length values that differ or
+ *                   are not digits, more than RT_HTTP_MAX_HEADERS headers;
+ *   RT_EBODYTOOBIG  Content-Length over max_body;
+ *   RT_ENOTIMPL     Transfer-Encoding other than exactly "chunked";
+ *   RT_EVERSION     HTTP/2.0 and other majors than 1.
+ * Lines may end in CRLF or a lone LF (RFC 9112 section 2.2 allows the latter).
+ */
+int rt_http_request_parse(struct rt_http_request *req, const char *buf, size_t len,
+                          size_t prev_len, size_t max_head, uint64_t max_body);
+
+/* The first header named name (case-insensitive), or NULL. */
+const struct rt_http_header *rt_http_header_find(const struct rt_http_header *headers,
+                                                 size_t num_headers, const char *name);
+
+/* True when the comma-separated header value contains token (case-insensitive),
+ * as in "Connection: keep-alive, Upgrade". */
+bool rt_http_token_list_has(const char *value, size_t value_len, const char *token);
+
+/* ---- Chunked bodies ----------------------------------------------------- */
+
+/* Scanner state for a chunked body; zero it before the first call. */
+struct rt_http_chunked {
+    uint8_t state;
+    uint64_t chunk_left; /* data bytes left in the current chunk */
+    uint64_t body_len;   /* decoded bytes so far */
+    size_t pos;          /* where the next call resumes in the caller's buffer */
+};
+
+/*
+ * Scans a chunked body in buf[0..len) (buf starts at the body's first byte),
+ * resuming at d->pos. Chunk extensions and trailers are accepted and ignored.
+ * Returns the encoded length of the whole body (through the final CRLF)
+ * when complete, RT_EMORE, RT_EBADREQ, or RT_EBODYTOOBIG when the decoded
+ * size would pass max_body.
+ */
+int64_t rt_http_chunked_scan(struct rt_http_chunked *d, const char *buf, size_t len,
+                             uint64_t max_body);
+
+/* Decodes a body that rt_http_chunked_scan() reported complete, in place:
+ * the data ends up at buf[0..return value). */
+size_t rt_http_chunked_decode(char *buf, size_t len);
+
+/* ---- HTTP/1.1 responses ------------------------------------------------ */
+
+/* The reason phrase for a status code ("OK", "No Content", ...). */
+const char *rt_http_reason(int status);
+
+struct rt_http_head_out {
+    int status;
+    const char *content_type; /* NULL: no Content-Type */
+    int64_t content_length;   /* < 0: no Content-Length (1xx, 101, 204, streams) */
+    bool close;               /* "Connection: close" */
+    const char *date;         /* an IMF-fixdate (29 chars), or NULL for none */
+    const char *extra;        /* NULL, or whole header lines each ending in CRLF */
+};
+
+/* Writes a status line and headers (and the blank line) into out[0..cap).
+ * Returns the bytes written, or RT_ENOSPACE. */
+int rt_http_response_head(char *out, size_t cap, const struct rt_http_head_out *h);
+
+/* Formats t (seconds since the epoch) as an IMF-fixdate, as the Date header
+ * wants: "Sun, 06 Nov 1994 08:49:37 GMT" plus a NUL (out needs 30 bytes). */
+void rt_http_date(char out[30], int64_t t);
+
+/* ---- HTTP/1.1 responses (client side) ---------------------------------- */
+
+struct rt_http_response {
+    int minor_version;
+    int status;
+    struct rt_http_header headers[RT_HTTP_MAX_HEADERS];
+    size_t num_headers;
+
+    size_t head_len;
+    int64_t content_length; /* -1 when absent */
+    bool chunked;
+    bool keep_alive;
+};
+
+/* Parses a response head in buf[0..len), like rt_http_request_parse() (the
+ * same prev_len contract). Returns head_len, RT_EMORE, RT_EBADRESP or
+ * RT_EHEADTOOBIG. */
+int rt_http_response_parse(struct rt_http_response *resp, const char *buf, size_t len,
+                           size_t prev_len, size_t max_head);
+
+/* True when a response to method with this status has no body whatever its
+ * headers say (HEAD, 1xx, 204, 304). */
+bool rt_http_response_bodyless(const char *method, int status);
+
+/* ---- URLs and query strings -------------------------------------------- */
+
+struct rt_url {
+    char scheme[8];  /* "http" or "ws" (lower case) */
+    char host[256];  /* without brackets for IPv6 literals */
+    uint16_t port;   /* explicit, or 80 */
+    char path[1024]; /* path and query, "/" when absent */
+};
+
+/* Parses "http://host[:port][/path][?query]" or "ws://...". Returns 0 or
+ * RT_EBADURL (https/wss are refused: rtlab speaks plain TCP). */
+int rt_url_parse(struct rt_url *url, const char *text);
+
+/*
+ * Looks up key in an application/x-www-form-urlencoded query string and
+ * percent-decodes its value ('+' becomes a space) into out[0..cap), NUL-
+ * terminated. Returns the decoded length, -1 when the key is absent, or
+ * RT_ENOSPACE / RT_EBADREQ (bad %-escape, or a decoded NUL).
+ */
+int rt_query_get(const char *query, size_t query_len, const char *key, char *out, size_t cap);
+
+/* Parses all of s[0..len) as a decimal uint64 without sign or spaces.
+ * Returns 0, or RT_EBADREQ on anything else, overflow included. */
+int rt_parse_u64(const char *s, size_t len, uint64_t *out);
+
+/* ---- The message model ------------------------------------------------- */
+
+/* True when name is 1..RT_NAME_MAX characters of [A-Za-z0-9_.:/-]. Names are
+ * restricted so that they never need escaping in JSON, in an SSE field or in
+ * a trace line. */
+bool rt_name_valid(const char *name, size_t len);
+
+/* True when data[0..len) is exactly one JSON value (whitespace around it
+ * allowed). Uses cJSON; allocates and frees. */
+bool rt_json_valid(const char *data, size_t len);
+
+struct rt_msg_view {
+    uint64_t id;
+    const char *topic; /* NUL-terminated, rt_name_valid() */
+    const char *event; /* NUL-terminated, rt_name_valid() */
+    const char *data;  /* one JSON value */
+    size_t data_len;
+    uint64_t ts_us;    /* publish time, microseconds since the epoch */
+};
+
+/* Bytes rt_msg_json() writes for m. */
+size_t rt_msg_json_len(const struct rt_msg_view *m);
+
+/* Writes {"id":N,"topic":"T","event":"E","data":D,"ts":N} into out[0..cap).
+ * Returns the bytes written, or RT_ENOSPACE. */
+int rt_msg_json(char *out, size_t cap, const struct rt_msg_view *m);
+
+#endif

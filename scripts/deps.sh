@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages rtlab needs to build, test and benchmark.
+# Idempotent: when everything is present it only runs dpkg-query and exits.
+# Usage: scripts/deps.sh [--bench]   (--bench adds wrk and nginx)
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config libuv1-dev libcjson-dev zlib1g-dev
+      libcmocka-dev curl python3 python3-websockets)
+if [[ "${1:-}" == "--bench" ]]; then
+    pkgs+=(wrk nginx-light)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+((${#missing[@]} == 0)) && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+SUDO=""
+[[ $(id -u) -ne 0 ]] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

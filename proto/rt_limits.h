@@ -31,6 +31,12 @@
  * Option: --idle-timeout (seconds). */
 #define RT_IDLE_TIMEOUT_MS 60000
 
+/* After an answer with "Connection: close" the server shuts down its side
+ * and reads (and drops) what the client still sends for up to this long
+ * before closing: closing a socket with unread input makes the kernel send
+ * a reset, which can destroy the answer before the client reads it. */
+#define RT_LINGER_MS 2000
+
 /* Bytes queued for writing on one connection before the server stops
  * reading from it (a pipelining client that never reads its answers). */
 #define RT_WRITE_QUEUE_HIGH (1024 * 1024)

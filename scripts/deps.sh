@@ -4,10 +4,10 @@
 # Usage: scripts/deps.sh [--bench]   (--bench adds wrk and nginx)
 set -euo pipefail
 
-pkgs=(build-essential cmake pkg-config libuv1-dev libcjson-dev zlib1g-dev
+pkgs=(build-essential cmake ninja-build pkg-config libuv1-dev libcjson-dev zlib1g-dev
       libcmocka-dev curl python3 python3-websockets)
 if [[ "${1:-}" == "--bench" ]]; then
-    pkgs+=(wrk nginx-light)
+    pkgs+=(wrk nginx)
 fi
 
 missing=()

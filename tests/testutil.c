@@ -1,0 +1,285 @@
+/* testutil.c - see testutil.h. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rt_proto.h"
+
+int tu_ms(int ms)
+{
+    const char *s = getenv("RTLAB_TEST_TIMEOUT_SCALE");
+    double k = s != NULL ? atof(s) : 1.0;
+    return (int)(ms * (k > 0 ? k : 1.0));
+}
+
+int64_t tu_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- Processes ------------------------------------------------------------ */
+
+int tu_proc_start(struct tu_proc *p, char *const argv[])
+{
+    int out[2], err[2];
+    memset(p, 0, sizeof(*p));
+    if (pipe(out) != 0 || pipe(err) != 0)
+        return -1;
+    p->pid = fork();
+    if (p->pid < 0)
+        return -1;
+    if (p->pid == 0) {
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(out[0]), close(out[1]), close(err[0]), close(err[1]);
+        execv(argv[0], argv);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    p->out_fd = out[0];
+    p->err_fd = err[0];
+    fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+    fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+/* Reads whatever the pipes have, waiting at most timeout_ms for something.
+ * Keeps a NUL after the data. Returns false when both pipes are closed. */
+static bool proc_pump(struct tu_proc *p, int timeout_ms)
+{
+    struct pollfd fds[2] = {{p->out_fd, POLLIN, 0}, {p->err_fd, POLLIN, 0}};
+    if (p->out_fd < 0 && p->err_fd < 0)
+        return false;
+    if (poll(fds, 2, timeout_ms) <= 0)
+        return true;
+    int *fd[2] = {&p->out_fd, &p->err_fd};
+    char *buf[2] = {p->out, p->err};
+    size_t *len[2] = {&p->out_len, &p->err_len};
+    for (int i = 0; i < 2; i++) {
+        if (*fd[i] < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        size_t room = sizeof(p->out) - 1 - *len[i];
+        ssize_t n = room > 0 ? read(*fd[i], buf[i] + *len[i], room) : 0;
+        if (n > 0)
+            *len[i] += (size_t)n;
+        else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            close(*fd[i]);
+            *fd[i] = -1;
+        }
+        buf[i][*len[i]] = '\0';
+    }
+    return true;
+}
+
+bool tu_proc_line(struct tu_proc *p, char *line, size_t cap, int timeout_ms)
+{
+    int64_t end = tu_now_ms() + timeout_ms;
+    for (;;) {
+        char *nl = memchr(p->out + p->out_pos, '\n', p->out_len - p->out_pos);
+        if (nl != NULL) {
+            size_t n = (size_t)(nl - (p->out + p->out_pos));
+            if (n >= cap)
+                n = cap - 1;
+            memcpy(line, p->out + p->out_pos, n);
+            line[n] = '\0';
+            p->out_pos = (size_t)(nl - p->out) + 1;
+            return true;
+        }
+        int64_t left = end - tu_now_ms();
+        if (left <= 0 || !proc_pump(p, (int)left))
+            return false;
+    }
+}
+
+bool tu_proc_wait_stderr(struct tu_proc *p, const char *needle, int timeout_ms)
+{
+    int64_t end = tu_now_ms() + timeout_ms;
+    while (strstr(p->err, needle) == NULL) {
+        int64_t left = end - tu_now_ms();
+        if (left <= 0 || !proc_pump(p, (int)left))
+            return strstr(p->err, needle) != NULL;
+    }
+    return true;
+}
+
+int tu_proc_stop(struct tu_proc *p, int sig, int timeout_ms)
+{
+    if (sig != 0)
+        kill(p->pid, sig);
+    int64_t end = tu_now_ms() + timeout_ms;
+    int st;
+    for (;;) {
+        pid_t r = waitpid(p->pid, &st, WNOHANG);
+        if (r == p->pid)
+            break;
+        if (tu_now_ms() > end) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &st, 0);
+            break;
+        }
+        proc_pump(p, 20); /* keeps the pipes drained so the child can exit */
+    }
+    while (proc_pump(p, 0) && (p->out_fd >= 0 || p->err_fd >= 0))
+        ;
+    p->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return p->status;
+}
+
+int tu_run(char *const argv[], char *out, size_t cap, int timeout_ms)
+{
+    static struct tu_proc p; /* large; tests are single-threaded */
+    if (tu_proc_start(&p, argv) != 0)
+        return -1;
+    int64_t end = tu_now_ms() + timeout_ms;
+    while (p.out_fd >= 0 && tu_now_ms() < end)
+        proc_pump(&p, 50);
+    int st = tu_proc_stop(&p, p.out_fd >= 0 ? SIGKILL : 0, 1000);
+    size_t n = p.out_len < cap - 1 ? p.out_len : cap - 1;
+    memcpy(out, p.out, n);
+    out[n] = '\0';
+    return st;
+}
+
+bool tu_server_start(struct tu_server *s, const char *rtlab, const char *const *args)
+{
+    char *argv[32] = {(char *)rtlab, "serve"};
+    int n = 2;
+    while (*args != NULL && n < 31)
+        argv[n++] = (char *)*args++;
+    argv[n] = NULL;
+    if (tu_proc_start(&s->proc, argv) != 0)
+        return false;
+    char line[256];
+    if (!tu_proc_line(&s->proc, line, sizeof(line), tu_ms(5000))) {
+        fprintf(stderr, "server did not start: %s\n", s->proc.err);
+        tu_proc_stop(&s->proc, SIGKILL, 1000);
+        return false;
+    }
+    char *colon = strrchr(line, ':');
+    if (strncmp(line, "listening on ", 13) != 0 || colon == NULL)
+        return false;
+    s->port = atoi(colon + 1);
+    return s->port > 0;
+}
+
+int tu_server_stop(struct tu_server *s)
+{
+    return tu_proc_stop(&s->proc, SIGTERM, tu_ms(5000));
+}
+
+/* ---- Sockets --------------------------------------------------------------- */
+
+int tu_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+bool tu_send(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            return false;
+        data += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+size_t tu_recv_all(int fd, char *buf, size_t cap, int timeout_ms, bool *closed)
+{
+    size_t len = 0;
+    int64_t end = tu_now_ms() + timeout_ms;
+    *closed = false;
+    while (len < cap - 1) {
+        int64_t left = end - tu_now_ms();
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+            break;
+        ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
+        if (n <= 0) {
+            *closed = true; /* EOF, or a reset: either way the server closed */
+            break;
+        }
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+int tu_recv_response(int fd, char *buf, size_t cap, int timeout_ms)
+{
+    size_t len = 0;
+    int64_t end = tu_now_ms() + timeout_ms;
+    struct rt_http_response r;
+    while (len < cap - 1) {
+        int h = rt_http_response_parse(&r, buf, len, 0, RT_HTTP_MAX_HEAD);
+        if (h > 0) {
+            size_t body = r.content_length > 0 ? (size_t)r.content_length : 0;
+            if (len >= (size_t)h + body) {
+                buf[len] = '\0';
+                return r.status;
+            }
+        } else if (h != RT_EMORE) {
+            return 0;
+        }
+        int64_t left = end - tu_now_ms();
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+            return 0;
+        /* One byte at a time, so bytes of a following (pipelined) response
+         * stay in the socket for the next call. */
+        ssize_t n = recv(fd, buf + len, 1, 0);
+        if (n <= 0)
+            return 0;
+        len += (size_t)n;
+    }
+    return 0;
+}
+
+int tu_curl(const char *method, const char *url, const char *body, char *out, size_t cap)
+{
+    char *argv[16] = {"curl", "-sS", "--max-time", "10", "-X", (char *)method,
+                      "-w", "\n%{http_code}", "-o", "-"};
+    int n = 10;
+    if (body != NULL) {
+        argv[n++] = "--data-binary";
+        argv[n++] = (char *)body;
+    }
+    argv[n++] = (char *)url;
+    argv[n] = NULL;
+    if (tu_run(argv, out, cap, tu_ms(15000)) != 0)
+        return 0;
+    char *nl = strrchr(out, '\n');
+    if (nl == NULL)
+        return 0;
+    *nl = '\0';
+    return atoi(nl + 1);
+}

@@ -1,0 +1,70 @@
+/*
+ * testutil.h - what the test programs share: timeouts that scale, child
+ * processes (our rtlab binary, curl) with their output, raw sockets.
+ *
+ * Every wait here has a deadline. Timeouts are multiplied by the
+ * RTLAB_TEST_TIMEOUT_SCALE environment variable (default 1) for slow
+ * machines and sanitizer builds.
+ */
+#ifndef RT_TESTUTIL_H
+#define RT_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ms scaled by RTLAB_TEST_TIMEOUT_SCALE. */
+int tu_ms(int ms);
+
+/* Milliseconds on a monotonic clock. */
+int64_t tu_now_ms(void);
+
+/* A child process with its stdout (and optionally stderr) on pipes. */
+struct tu_proc {
+    pid_t pid;
+    int out_fd, err_fd;
+    char out[1 << 16], err[1 << 16]; /* what has been read so far */
+    size_t out_len, err_len, out_pos; /* out_pos: lines handed out */
+    int status;                       /* after tu_proc_wait: exit code, or 128 + signal */
+};
+
+/* Starts argv (argv[0] is a path) with stdout and stderr piped. */
+int tu_proc_start(struct tu_proc *p, char *const argv[]);
+/* Reads the next stdout line (without the newline) within timeout_ms. */
+bool tu_proc_line(struct tu_proc *p, char *line, size_t cap, int timeout_ms);
+/* Collects output until stderr contains needle or the timeout passes. */
+bool tu_proc_wait_stderr(struct tu_proc *p, const char *needle, int timeout_ms);
+/* Sends sig (0: none) and waits up to timeout_ms for the exit, then
+ * SIGKILLs. Returns the exit code (128 + signal when killed). */
+int tu_proc_stop(struct tu_proc *p, int sig, int timeout_ms);
+
+/* Runs argv to completion (at most timeout_ms) and captures its stdout,
+ * NUL-terminated. Returns the exit code, or -1. */
+int tu_run(char *const argv[], char *out, size_t cap, int timeout_ms);
+
+/* `rtlab serve ...` started from a test: the port it printed. */
+struct tu_server {
+    struct tu_proc proc;
+    int port;
+};
+/* Starts `rtlab serve` with the extra arguments (NULL-terminated list) and
+ * reads `listening on HOST:PORT`. */
+bool tu_server_start(struct tu_server *s, const char *rtlab, const char *const *args);
+/* SIGTERM, wait; returns the exit code. */
+int tu_server_stop(struct tu_server *s);
+
+/* Raw sockets on 127.0.0.1. */
+int tu_connect(int port);
+bool tu_send(int fd, const char *data, size_t len);
+/* Reads until the peer closes, cap is full or timeout_ms passes. Returns
+ * the bytes read (NUL-terminated in buf); *closed says whether EOF came. */
+size_t tu_recv_all(int fd, char *buf, size_t cap, int timeout_ms, bool *closed);
+/* Reads one whole HTTP response (head + Content-Length body) within
+ * timeout_ms. Returns its status (0 on failure); buf holds it, NUL-terminated. */
+int tu_recv_response(int fd, char *buf, size_t cap, int timeout_ms);
+
+/* curl helpers: returns the HTTP status, body in out. */
+int tu_curl(const char *method, const char *url, const char *body, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Short-polling benchmark. Prints its figures; asserts nothing.
+#
+#  1. `rtlab load short`: 1,000 clients polling every 1 s for 20 s, plus a
+#     publisher at 10 messages/s, against `rtlab serve short`.
+#  2. wrk against the 204 path of `rtlab serve short` and against nginx
+#     (one worker, `return 204`), same wrk settings, same run.
+#
+# Usage: scripts/bench-short.sh [--quick]   (--quick: shorter runs)
+# Env:   WRK_THREADS (1) WRK_CONNS (100) WRK_SECONDS (10)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh --bench
+scripts/build.sh build -DCMAKE_BUILD_TYPE=Release >/dev/null
+
+rtlab=build/rtlab
+dur=20
+wrk_s=${WRK_SECONDS:-10}
+if [[ "${1:-}" == "--quick" ]]; then dur=5; wrk_s=3; fi
+threads=${WRK_THREADS:-1}
+conns=${WRK_CONNS:-100}
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Starts `rtlab serve short` on a free port; sets $port.
+start_rtlab() {
+    "$rtlab" serve short --port 0 >"$work/serve.out" 2>"$work/serve.err" &
+    pids+=($!)
+    for _ in $(seq 100); do
+        grep -q '^listening on' "$work/serve.out" 2>/dev/null && break
+        sleep 0.05
+    done
+    port=$(sed -n 's/^listening on .*:\([0-9]*\).*/\1/p' "$work/serve.out" | head -n1)
+    [[ -n "$port" ]] || { echo "bench: rtlab did not start" >&2; exit 1; }
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+start_nginx() {
+    nport=$(free_port)
+    cat >"$work/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+master_process off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$nport;
+        location / { return 204; }
+    }
+}
+NGINX
+    nginx -c "$work/nginx.conf" -p "$work" &
+    pids+=($!)
+    for _ in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$nport/" && break
+        sleep 0.05
+    done
+}
+
+wrk_rps() { # URL -> requests/s
+    wrk -t"$threads" -c"$conns" -d"${wrk_s}s" "$1" >"$work/wrk.out"
+    awk '/Requests\/sec:/ { print $2 }' "$work/wrk.out"
+}
+
+echo "== rtlab load short: 1000 clients, 1 s interval, ${dur} s, 10 msg/s"
+start_rtlab
+"$rtlab" load short --url "http://127.0.0.1:$port" --clients 1000 --interval 1 \
+    --duration "$dur" --rate 10
+echo
+echo "server metrics: $(curl -s "http://127.0.0.1:$port/metrics")"
+
+echo
+echo "== wrk -t$threads -c$conns -d${wrk_s}s: the 204 path"
+ours=$(wrk_rps "http://127.0.0.1:$port/poll?topic=bench&since=0")
+start_nginx
+theirs=$(wrk_rps "http://127.0.0.1:$nport/poll?topic=bench&since=0")
+echo "rtlab serve short : $ours requests/s"
+echo "nginx return 204  : $theirs requests/s"
+awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "ratio rtlab/nginx : %.2f\n", a / b }'

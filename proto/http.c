@@ -59,6 +59,11 @@ static bool is_field_byte(unsigned char c)
     return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
 static int hex_value(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
@@ -74,15 +79,18 @@ static char lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
-/* Case-insensitive comparison of s[0..len) with the NUL-terminated lit. */
-static bool ieq(const char *s, size_t len, const char *lit)
+/* Case-insensitive comparison of s[0..len) with lit[0..lit_len). Lengths
+ * first: most header names differ in length from the ones we look for. */
+static bool ieq(const char *s, size_t len, const char *lit, size_t lit_len)
 {
-    size_t i = 0;
-    for (; i < len; i++) {
-        if (lit[i] == '\0' || lower(s[i]) != lower(lit[i])) return false;
+    if (len != lit_len) return false;
+    for (size_t i = 0; i < len; i++) {
+        if (lower(s[i]) != lower(lit[i])) return false;
     }
-    return lit[i] == '\0';
+    return true;
 }
+
+#define IEQ(s, len, lit) ieq((s), (len), (lit), sizeof(lit) - 1)
 
 /* Narrows [*a, *b) past optional whitespace on both sides. */
 static void trim_ows(const char *s, size_t *a, size_t *b)
@@ -94,97 +102,107 @@ static void trim_ows(const char *s, size_t *a, size_t *b)
 }
 
 /* ======================================================================== */
-/* Heads: finding the end, splitting lines, header fields                   */
+/* Heads: finding the end, then one pass over the lines                     */
 /* ======================================================================== */
 
 /*
  * Finds the blank line that ends a head in buf[0..len) and sets *end just
  * past it. Returns 0, RT_EMORE, RT_EHEADTOOBIG (no end within max_head
- * bytes although more than max_head arrived) or RT_EBADREQ (a bare CR).
+ * bytes although more than max_head arrived) or RT_EBADREQ (an LF followed
+ * by a bare CR, which can never become a line end).
  *
- * The scan resumes two bytes before prev_len: those are the only bytes the
- * last call could not judge (an LF whose follower had not arrived, or a CR
- * that may yet be followed by its LF). All bytes before *end are checked for
- * bare CRs here, so the line splitter may assume CR only precedes LF.
+ * It only hops from LF to LF (memchr is fast) and looks at the byte or two
+ * after each. The scan resumes two bytes before prev_len: an LF there may
+ * have been waiting for its follower. Bare CRs elsewhere are left to the
+ * line parsers below, which allow no control byte but HTAB in any field, so
+ * a CR anywhere but just before an LF fails there.
  */
 static int find_head_end(const char *buf, size_t len, size_t prev_len, size_t max_head, size_t *end)
 {
     size_t lim = len < max_head ? len : max_head;
-    for (size_t i = prev_len > 2 ? prev_len - 2 : 0; i < lim; i++) {
-        if (buf[i] == '\r') {
-            if (i + 1 < lim && buf[i + 1] != '\n') return RT_EBADREQ;
-        } else if (buf[i] == '\n') {
-            if (i + 1 < lim && buf[i + 1] == '\n') {
-                *end = i + 2;
-                return 0;
-            }
-            if (i + 2 < lim && buf[i + 1] == '\r' && buf[i + 2] == '\n') {
-                *end = i + 3;
-                return 0;
-            }
+    size_t i = prev_len > 2 ? prev_len - 2 : 0;
+    while (i < lim) {
+        const char *lf = memchr(buf + i, '\n', lim - i);
+        if (lf == NULL) break;
+        i = (size_t)(lf - buf) + 1; /* the byte after the LF */
+        if (i < lim && buf[i] == '\n') {
+            *end = i + 1;
+            return 0;
+        }
+        if (i + 1 < lim && buf[i] == '\r') {
+            if (buf[i + 1] != '\n') return RT_EBADREQ;
+            *end = i + 2;
+            return 0;
         }
     }
     return len > max_head ? RT_EHEADTOOBIG : RT_EMORE;
 }
 
-/* Returns where the line starting at pos ends (before its CRLF or LF) and
- * sets *next to the start of the following line. The head is known to end
- * in an LF before end, so there always is one. */
-static size_t line_end(const char *buf, size_t pos, size_t end, size_t *next)
+/*
+ * The line parsers run once find_head_end() has found the end, so they know
+ * the head ends in an LF. Every loop below stops at an LF at the latest (an
+ * LF is no tchar, no field byte and no digit), and every multi-byte check
+ * short-circuits at the first byte that differs. So they read nothing past
+ * the head without checking a bound on each byte, as picohttpparser does.
+ */
+
+/* Expects a line end (CRLF or LF) at p and returns what follows, or NULL.
+ * A CR is never the head's last byte (that is an LF), so p[1] is there. */
+static const char *eat_eol(const char *p)
 {
-    const char *lf = memchr(buf + pos, '\n', end - pos);
-    size_t e = (size_t)(lf - buf);
-    *next = e + 1;
-    if (e > pos && buf[e - 1] == '\r') e--;
-    return e;
+    if (*p == '\r') p++;
+    return *p == '\n' ? p + 1 : NULL;
 }
 
-/* Parses "HTTP/1.1" (exactly 8 bytes). Other 1.x minors are treated as 1.1,
- * as RFC 9110 section 2.5 asks; another major is RT_EVERSION. */
-static int parse_version(const char *s, size_t len, int *minor)
+static bool is_blank_line(const char *p)
 {
-    if (len != 8 || memcmp(s, "HTTP/", 5) != 0 || s[6] != '.') return RT_EBADREQ;
-    if (s[5] < '0' || s[5] > '9' || s[7] < '0' || s[7] > '9') return RT_EBADREQ;
-    if (s[5] != '1') return RT_EVERSION;
-    *minor = s[7] == '0' ? 0 : 1;
+    return p[0] == '\n' || (p[0] == '\r' && p[1] == '\n');
+}
+
+/* Parses "HTTP/1.1" at p. Other 1.x minors are treated as 1.1, as RFC 9110
+ * section 2.5 asks; another major is RT_EVERSION. */
+static int parse_version(const char *p, int *minor)
+{
+    if (!(p[0] == 'H' && p[1] == 'T' && p[2] == 'T' && p[3] == 'P' && p[4] == '/' &&
+          is_digit(p[5]) && p[6] == '.' && is_digit(p[7])))
+        return RT_EBADREQ;
+    if (p[5] != '1') return RT_EVERSION;
+    *minor = p[7] == '0' ? 0 : 1;
     return 0;
 }
 
-/* "Name: value" with no whitespace before the colon, and none at the start
- * of the line (that would be obs-fold, a continuation of the last line). */
-static int parse_header_line(const char *line, size_t len, struct rt_http_header *h)
+/* "Name: value" CRLF, with no whitespace before the colon, and none at the
+ * start of the line (that would be obs-fold, a continuation of the line
+ * before). Returns the start of the next line, or NULL. */
+static const char *parse_header_line(const char *p, struct rt_http_header *h)
 {
-    size_t colon = 0;
-    while (colon < len && is_tchar((unsigned char)line[colon]))
-        colon++;
-    if (colon == 0 || colon == len || line[colon] != ':') return RT_EBADREQ;
-    size_t a = colon + 1, b = len;
-    trim_ows(line, &a, &b);
-    for (size_t i = a; i < b; i++) {
-        if (!is_field_byte((unsigned char)line[i])) return RT_EBADREQ;
+    const char *name = p;
+    while (is_tchar((unsigned char)*p))
+        p++;
+    if (p == name || *p != ':') return NULL;
+    h->name = name;
+    h->name_len = (size_t)(p - name);
+
+    p++;
+    while (is_ows(*p))
+        p++;
+    const char *value = p, *value_end = p;
+    for (; is_field_byte((unsigned char)*p); p++) {
+        if (!is_ows(*p)) value_end = p + 1;
     }
-    h->name = line;
-    h->name_len = colon;
-    h->value = line + a;
-    h->value_len = b - a;
-    return 0;
+    h->value = value;
+    h->value_len = (size_t)(value_end - value);
+    return eat_eol(p);
 }
 
-/* Parses the header lines from pos up to and including the blank line that
- * find_head_end() found. */
-static int parse_headers(const char *buf, size_t pos, size_t end, struct rt_http_header *hs,
-                         size_t *num)
+/* Parses header lines from p up to the blank line that ends the head. */
+static int parse_headers(const char *p, struct rt_http_header *hs, size_t *num)
 {
     size_t n = 0;
-    for (;;) {
-        size_t next;
-        size_t e = line_end(buf, pos, end, &next);
-        if (e == pos) break;
+    while (!is_blank_line(p)) {
         if (n == RT_HTTP_MAX_HEADERS) return RT_EBADREQ;
-        int rc = parse_header_line(buf + pos, e - pos, &hs[n]);
-        if (rc != 0) return rc;
-        n++;
-        pos = next;
+        p = parse_header_line(p, &hs[n++]);
+        if (p == NULL) return RT_EBADREQ;
     }
     *num = n;
     return 0;
@@ -231,16 +249,16 @@ static int scan_framing(const struct rt_http_header *hs, size_t n, struct framin
     memset(f, 0, sizeof(*f));
     for (size_t i = 0; i < n; i++) {
         const struct rt_http_header *h = &hs[i];
-        if (ieq(h->name, h->name_len, "content-length")) {
+        if (IEQ(h->name, h->name_len, "content-length")) {
             if (add_content_length(f, h->value, h->value_len) != 0) return RT_EBADREQ;
-        } else if (ieq(h->name, h->name_len, "transfer-encoding")) {
+        } else if (IEQ(h->name, h->name_len, "transfer-encoding")) {
             f->te_count++;
-            f->te_chunked = ieq(h->value, h->value_len, "chunked");
-        } else if (ieq(h->name, h->name_len, "connection")) {
+            f->te_chunked = IEQ(h->value, h->value_len, "chunked");
+        } else if (IEQ(h->name, h->name_len, "connection")) {
             f->conn_close |= rt_http_token_list_has(h->value, h->value_len, "close");
             f->conn_keep_alive |= rt_http_token_list_has(h->value, h->value_len, "keep-alive");
-        } else if (ieq(h->name, h->name_len, "expect")) {
-            f->expect_continue = ieq(h->value, h->value_len, "100-continue");
+        } else if (IEQ(h->name, h->name_len, "expect")) {
+            f->expect_continue = IEQ(h->value, h->value_len, "100-continue");
         }
     }
     return 0;
@@ -258,37 +276,37 @@ static bool keep_alive(const struct framing *f, int minor)
 /* Requests                                                                 */
 /* ======================================================================== */
 
-/* method SP request-target SP HTTP-version, single spaces, origin-form
- * target. The version is checked first so that an HTTP/2 client gets 505
- * rather than 400 for its "PRI * HTTP/2.0" preface. */
-static int parse_request_line(const char *line, size_t len, struct rt_http_request *req)
+/*
+ * method SP request-target SP HTTP-version CRLF, single spaces, and an
+ * origin-form target ("/path?query"). The version is checked before the
+ * target's first byte so that an HTTP/2 client gets 505 rather than 400 for
+ * its "PRI * HTTP/2.0" preface. Sets *next to the first header line.
+ */
+static int parse_request_line(const char *p, struct rt_http_request *req, const char **next)
 {
-    const char *sp1 = memchr(line, ' ', len);
-    if (sp1 == NULL) return RT_EBADREQ;
-    const char *target = sp1 + 1;
-    const char *sp2 = memchr(target, ' ', (size_t)(line + len - target));
-    if (sp2 == NULL) return RT_EBADREQ;
-    int rc = parse_version(sp2 + 1, (size_t)(line + len - (sp2 + 1)), &req->minor_version);
+    const char *method = p;
+    while (is_tchar((unsigned char)*p))
+        p++;
+    if (p == method || *p != ' ') return RT_EBADREQ;
+    req->method = method;
+    req->method_len = (size_t)(p - method);
+
+    const char *target = ++p, *q = NULL;
+    for (; (unsigned char)*p > 0x20 && *p != 0x7f; p++) {
+        if (*p == '?' && q == NULL) q = p;
+    }
+    if (p == target || *p != ' ') return RT_EBADREQ;
+    const char *target_end = p++;
+
+    int rc = parse_version(p, &req->minor_version);
     if (rc != 0) return rc;
+    *next = eat_eol(p + 8);
+    if (*next == NULL || *target != '/') return RT_EBADREQ;
 
-    size_t method_len = (size_t)(sp1 - line);
-    size_t target_len = (size_t)(sp2 - target);
-    if (method_len == 0 || target_len == 0 || target[0] != '/') return RT_EBADREQ;
-    for (size_t i = 0; i < method_len; i++) {
-        if (!is_tchar((unsigned char)line[i])) return RT_EBADREQ;
-    }
-    for (size_t i = 0; i < target_len; i++) {
-        unsigned char c = (unsigned char)target[i];
-        if (c <= 0x20 || c == 0x7f) return RT_EBADREQ;
-    }
-
-    req->method = line;
-    req->method_len = method_len;
     req->path = target;
-    const char *q = memchr(target, '?', target_len);
-    req->path_len = q != NULL ? (size_t)(q - target) : target_len;
+    req->path_len = (size_t)((q != NULL ? q : target_end) - target);
     req->query = q != NULL ? q + 1 : NULL;
-    req->query_len = q != NULL ? (size_t)(sp2 - (q + 1)) : 0;
+    req->query_len = q != NULL ? (size_t)(target_end - (q + 1)) : 0;
     return 0;
 }
 
@@ -296,12 +314,13 @@ int rt_http_request_parse(struct rt_http_request *req, const char *buf, size_t l
                           size_t max_head, uint64_t max_body)
 {
     if (max_head > INT_MAX) max_head = INT_MAX; /* head_len is returned as an int */
-    size_t end, next;
+    size_t end;
     int rc = find_head_end(buf, len, prev_len, max_head, &end);
     if (rc != 0) return rc;
-    rc = parse_request_line(buf, line_end(buf, 0, end, &next), req);
+    const char *p;
+    rc = parse_request_line(buf, req, &p);
     if (rc != 0) return rc;
-    rc = parse_headers(buf, next, end, req->headers, &req->num_headers);
+    rc = parse_headers(p, req->headers, &req->num_headers);
     if (rc != 0) return rc;
 
     struct framing f;
@@ -323,22 +342,23 @@ int rt_http_request_parse(struct rt_http_request *req, const char *buf, size_t l
 const struct rt_http_header *rt_http_header_find(const struct rt_http_header *headers,
                                                  size_t num_headers, const char *name)
 {
+    size_t name_len = strlen(name);
     for (size_t i = 0; i < num_headers; i++) {
-        if (ieq(headers[i].name, headers[i].name_len, name)) return &headers[i];
+        if (ieq(headers[i].name, headers[i].name_len, name, name_len)) return &headers[i];
     }
     return NULL;
 }
 
 bool rt_http_token_list_has(const char *value, size_t value_len, const char *token)
 {
-    size_t i = 0;
+    size_t token_len = strlen(token), i = 0;
     while (i < value_len) {
         size_t j = i;
         while (j < value_len && value[j] != ',')
             j++;
         size_t a = i, b = j;
         trim_ows(value, &a, &b);
-        if (b > a && ieq(value + a, b - a, token)) return true;
+        if (b > a && ieq(value + a, b - a, token, token_len)) return true;
         i = j + 1;
     }
     return false;
@@ -679,21 +699,23 @@ void rt_http_date(char out[30], int64_t t)
 /* Responses we read (client side)                                          */
 /* ======================================================================== */
 
-/* HTTP-version SP 3DIGIT [SP reason-phrase]. The reason may be empty, and we
- * accept a missing SP before an empty one, as deployed servers send both. */
-static int parse_status_line(const char *line, size_t len, struct rt_http_response *resp)
+/* HTTP-version SP 3DIGIT [SP reason-phrase] CRLF. The reason may be empty,
+ * and we accept a missing SP before an empty one, as deployed servers send
+ * both. Sets *next to the first header line. */
+static int parse_status_line(const char *p, struct rt_http_response *resp, const char **next)
 {
-    if (len < 12 || line[8] != ' ' || parse_version(line, 8, &resp->minor_version) != 0)
-        return RT_EBADRESP;
-    int status = 0;
-    for (size_t i = 9; i < 12; i++) {
-        if (line[i] < '0' || line[i] > '9') return RT_EBADRESP;
-        status = status * 10 + (line[i] - '0');
+    if (parse_version(p, &resp->minor_version) != 0) return RT_EBADRESP;
+    p += 8;
+    if (!(p[0] == ' ' && is_digit(p[1]) && is_digit(p[2]) && is_digit(p[3]))) return RT_EBADRESP;
+    int status = (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0');
+    if (status < 100) return RT_EBADRESP;
+    p += 4;
+    if (*p == ' ') {
+        while (is_field_byte((unsigned char)*p))
+            p++;
     }
-    if (status < 100 || (len > 12 && line[12] != ' ')) return RT_EBADRESP;
-    for (size_t i = 13; i < len; i++) {
-        if (!is_field_byte((unsigned char)line[i])) return RT_EBADRESP;
-    }
+    *next = eat_eol(p);
+    if (*next == NULL) return RT_EBADRESP;
     resp->status = status;
     return 0;
 }
@@ -702,11 +724,12 @@ int rt_http_response_parse(struct rt_http_response *resp, const char *buf, size_
                            size_t prev_len, size_t max_head)
 {
     if (max_head > INT_MAX) max_head = INT_MAX;
-    size_t end, next;
+    size_t end;
     int rc = find_head_end(buf, len, prev_len, max_head, &end);
     if (rc != 0) return rc == RT_EBADREQ ? RT_EBADRESP : rc;
-    if (parse_status_line(buf, line_end(buf, 0, end, &next), resp) != 0) return RT_EBADRESP;
-    if (parse_headers(buf, next, end, resp->headers, &resp->num_headers) != 0) return RT_EBADRESP;
+    const char *p;
+    if (parse_status_line(buf, resp, &p) != 0) return RT_EBADRESP;
+    if (parse_headers(p, resp->headers, &resp->num_headers) != 0) return RT_EBADRESP;
 
     /* A response with both Content-Length and Transfer-Encoding is legal
      * (TE wins) but a sign of trouble; a client of ours only ever talks to

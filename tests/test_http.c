@@ -215,6 +215,10 @@ static void test_request_errors(void **state)
         {"GET / HTTP/1.1\r\nA: b\rc\r\n\r\n", RT_EBADREQ},
         {"GET / HTTP/1.1\r\nA: b\r\n\r\r\n", RT_EBADREQ},
         {"GET / HTTP/1.1\r\r\n\r\n", RT_EBADREQ},
+        {"GET / HTTP/1.1\r\nA\r: b\r\n\r\n", RT_EBADREQ},
+        {"GET / HTTP/1.1\r\nA: b\r\r\n\r\n", RT_EBADREQ},
+        {"GET / HTTP/1.1\r\n\rA: b\r\n\r\n", RT_EBADREQ},
+        {"\rGET / HTTP/1.1\r\n\r\n", RT_EBADREQ},
         /* obs-fold, and whitespace before the first header. */
         {"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", RT_EBADREQ},
         {"GET / HTTP/1.1\r\nA: b\r\n\tc\r\n\r\n", RT_EBADREQ},
@@ -844,6 +848,8 @@ static void test_response_parse(void **state)
     response_err("HTTP/1.1 200 O\x01K\r\n\r\n", RT_EBADRESP);
     response_err("ICY 200 OK\r\n\r\n", RT_EBADRESP);
     response_err("HTTP/1.1 200 OK\rX\r\n\r\n", RT_EBADRESP);
+    response_err("HTTP/1.1 200\r\r\n\r\n", RT_EBADRESP);
+    response_err("HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n", RT_EBADRESP);
     response_err("HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n", RT_EBADRESP);
     response_err("HTTP/1.1 200 OK\r\nA : b\r\n\r\n", RT_EBADRESP);
     response_err("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", RT_EBADRESP);

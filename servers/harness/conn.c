@@ -339,8 +339,11 @@ static size_t process(struct rt_conn *c, char *p, size_t len)
         size_t have = len - off - (size_t)r, body_len, wire;
         char *body = p + off + r;
         if (req.chunked) {
-            struct rt_http_chunked ck = {0};
-            int64_t e = rt_http_chunked_scan(&ck, body, have, o->max_body);
+            /* The scan resumes where the last read left it: the request
+             * stays at the start of the buffer until it is complete. */
+            if (c->state == ST_HEAD)
+                memset(&c->chunk, 0, sizeof(c->chunk));
+            int64_t e = rt_http_chunked_scan(&c->chunk, body, have, o->max_body);
             if (e >= 0) {
                 body_len = rt_http_chunked_decode(body, (size_t)e);
                 wire = (size_t)r + (size_t)e;

@@ -276,7 +276,7 @@ struct rt_conn {
     char *buf;           /* bytes of a request not yet complete; NULL when none */
     uint32_t buf_len, buf_cap;
     uint32_t scanned;    /* bytes of buf the head parser has seen */
-    uint32_t need;       /* with a body pending: bytes buf must hold */
+    struct rt_http_chunked chunk; /* a chunked body's scan, while it arrives */
     uint8_t state;
     bool keep_alive;     /* of the request being answered */
     bool paused;         /* reading stopped: write queue or buffer full */

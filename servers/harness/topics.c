@@ -10,6 +10,7 @@
  *
  * and a lookup by id is one index operation.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,12 +126,15 @@ static struct rt_msg *msg_new(const struct rt_topic *tp, uint64_t id, const char
     m->id = id;
     m->ts_us = ts_us;
     m->json_len = (uint32_t)n;
-    rt_msg_json(m->json, n + 1, &v);
-    /* The layout is fixed by rt_msg_json: {"id":N,"topic":"T","event":"E","data":D,"ts":N} */
-    const char *ev = strstr(m->json, ",\"event\":\"") + 10;
-    m->event_off = (uint16_t)(ev - m->json);
+    rt_msg_json(m->json, n, &v);
+    m->json[n] = '\0';
+    /* rt_msg_json writes {"id":N,"topic":"T","event":"E","data":D,"ts":N} */
+    char idbuf[24];
+    size_t id_len = (size_t)snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)id);
+    m->event_off = (uint16_t)(sizeof("{\"id\":,\"topic\":\"\",\"event\":\"") - 1 + id_len +
+                              strlen(tp->name));
     m->event_len = (uint16_t)strlen(event);
-    m->data_off = (uint32_t)(ev - m->json) + m->event_len + 9; /* past `","data":` */
+    m->data_off = m->event_off + m->event_len + (uint32_t)sizeof("\",\"data\":") - 1;
     m->data_len = (uint32_t)data_len;
     return m;
 }

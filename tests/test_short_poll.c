@@ -362,6 +362,52 @@ static void test_idle_connection_is_closed(void **state)
     close(fd);
 }
 
+/* ---- Trace and shutdown ----------------------------------------------------- */
+
+static void test_trace_and_clean_shutdown(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/rtlab-trace-XXXXXX";
+    int tfd = mkstemp(path);
+    assert_true(tfd >= 0);
+    close(tfd);
+    tu_server_stop(&srv);
+    const char *const args[] = {"all", "--port", "0", "--trace", path, NULL};
+    assert_int_equal(start(args), 0);
+    publish("tr", "1");
+    assert_int_equal(tu_curl("GET", url("/poll?topic=tr&since=0"), NULL, out, sizeof(out)), 200);
+    assert_int_equal(tu_curl("GET", url("/poll?topic=tr&since=1"), NULL, out, sizeof(out)), 204);
+    /* A connection still open at SIGTERM does not keep the server alive. */
+    int idle = tu_connect(srv.port);
+    assert_true(idle >= 0);
+    assert_int_equal(tu_server_stop(&srv), 0);
+    close(idle);
+
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[512];
+    assert_non_null(fgets(line, sizeof(line), f));
+    assert_non_null(strstr(line, "{\"trace\":1,\"source\":\"live\",\"lanes\":[\"short\""));
+    assert_non_null(strstr(line, "\"clients\":4 ")); /* three curl runs and the idle socket */
+    int connects = 0, publishes = 0, responses = 0, empties = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        assert_true(strncmp(line, "{\"t\":", 5) == 0);
+        assert_non_null(strstr(line, "\"lane\":\"short\""));
+        connects += strstr(line, "\"kind\":\"connect\"") != NULL;
+        publishes += strstr(line, "\"kind\":\"publish\",\"dir\":\"c2s\"") != NULL;
+        responses += strstr(line, "\"kind\":\"response\",\"dir\":\"s2c\"") != NULL &&
+                     strstr(line, "\"msg\":1}") != NULL;
+        empties += strstr(line, "\"kind\":\"empty\"") != NULL;
+    }
+    fclose(f);
+    unlink(path);
+    assert_int_equal(connects, 4);
+    assert_int_equal(publishes, 1);
+    assert_int_equal(responses, 1); /* the poll that carried message 1 */
+    assert_int_equal(empties, 1);
+    assert_true(start((const char *const[]){"short", "--port", "0", NULL}) == 0);
+}
+
 /* ---- rtlab client short ------------------------------------------------- */
 
 static void test_client_receives_each_message_once_in_order(void **state)
@@ -453,6 +499,7 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_idle_connection_is_closed, setup_short_timeouts,
                                         teardown),
+        T(test_trace_and_clean_shutdown),
         T(test_client_receives_each_message_once_in_order),
         T(test_client_reports_reset_after_restart),
     };

@@ -1,0 +1,245 @@
+/*
+ * client.c - `rtlab client APPROACH`: one subscriber that prints each
+ * message once, in order, as one JSON line on stdout, and a summary on
+ * stderr when it stops (Ctrl-C, SIGTERM, --count or --duration).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static const char usage[] =
+    "usage: rtlab client APPROACH [options]\n"
+    "\n"
+    "Subscribes to a topic and prints each message once, in order, as one JSON\n"
+    "line on stdout. Errors, resets and a closing summary go to stderr.\n"
+    "APPROACH is short (long, sse and ws are not available yet).\n"
+    "\n"
+    "  --url URL        server (default http://127.0.0.1:8001)\n"
+    "  --topic T        topic to follow (required)\n"
+    "  --interval S     short polling: seconds from an answer to the next\n"
+    "                   request, fractions allowed (default 1)\n"
+    "  --since N        deliver messages after id N (default 0: all the server has)\n"
+    "  --count N        stop after N messages\n"
+    "  --duration S     stop after S seconds\n"
+    "  --help           this text\n"
+    "\n"
+    "Failed requests are retried with exponential backoff (1 s doubling to 30 s,\n"
+    "full jitter). Exit status: 0, or 1 when not one request succeeded.\n";
+
+struct client_opts {
+    const char *url;
+    const char *topic;
+    uint64_t interval_ms;
+    uint64_t since;
+    uint64_t count;       /* 0: no limit */
+    uint64_t duration_ms; /* 0: no limit */
+};
+
+struct client_run {
+    uv_loop_t loop;
+    struct rt_endpoint ep;
+    const struct rt_approach *approach;
+    struct client_opts opts;
+    void *sub;
+    struct rt_sub_stats stats;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t deadline;
+    bool stopping;
+};
+
+/* ---- Options ----------------------------------------------------------- */
+
+/* Fills o from argv (argv[1] is the approach). Returns -1 after printing
+ * an error, 0 to run, 1 when --help was printed. */
+static int parse_options(int argc, char **argv, struct client_opts *o)
+{
+    static const struct option longopts[] = {
+        {"url", required_argument, NULL, 'u'},      {"topic", required_argument, NULL, 't'},
+        {"interval", required_argument, NULL, 'i'}, {"since", required_argument, NULL, 's'},
+        {"count", required_argument, NULL, 'c'},    {"duration", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    *o = (struct client_opts){.url = "http://127.0.0.1:8001", .interval_ms = 1000};
+    int ch, bad = 0;
+    optind = 0; /* glibc: start afresh (tests run commands more than once) */
+    opterr = 0;
+    /* argv + 1: getopt takes the approach for the program name and so
+     * leaves it alone. */
+    while ((ch = getopt_long(argc - 1, argv + 1, ":h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'u':
+            o->url = optarg;
+            break;
+        case 't':
+            o->topic = optarg;
+            break;
+        case 'i':
+            bad |= rt_cli_seconds("client", "--interval", optarg, &o->interval_ms);
+            break;
+        case 's':
+            bad |= rt_cli_count("client", "--since", optarg, 0, UINT64_MAX, &o->since);
+            break;
+        case 'c':
+            bad |= rt_cli_count("client", "--count", optarg, 1, UINT64_MAX, &o->count);
+            break;
+        case 'd':
+            bad |= rt_cli_seconds("client", "--duration", optarg, &o->duration_ms);
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 1;
+        default:
+            rt_cli_bad_option("client", argc - 1, argv + 1, ch);
+            return -1;
+        }
+    }
+    if (bad) return -1;
+    if (optind < argc - 1) {
+        fprintf(stderr, "rtlab client: unexpected argument '%s'\n", argv[1 + optind]);
+        return -1;
+    }
+    if (o->topic == NULL) {
+        fprintf(stderr, "rtlab client: --topic is required (see rtlab client --help)\n");
+        return -1;
+    }
+    return rt_cli_name("client", "--topic", o->topic);
+}
+
+/* ---- Running ----------------------------------------------------------- */
+
+static void on_sub_closed(void *sub)
+{
+    (void)sub; /* its storage is freed after the loop ends */
+}
+
+/* Stops everything; the loop then runs dry and rt_cmd_client() returns. */
+static void stop(struct client_run *run)
+{
+    if (run->stopping) return;
+    run->stopping = true;
+    run->approach->close(run->sub, on_sub_closed);
+    uv_close((uv_handle_t *)&run->sigint, NULL);
+    uv_close((uv_handle_t *)&run->sigterm, NULL);
+    uv_close((uv_handle_t *)&run->deadline, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    stop(h->data);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    stop(t->data);
+}
+
+static void on_message(void *arg, const struct rt_sub_msg *m)
+{
+    struct client_run *run = arg;
+    char *line = malloc(m->raw_len + 1);
+    if (line) {
+        size_t n = rt_json_minify(line, m->raw, m->raw_len);
+        line[n++] = '\n';
+        fwrite(line, 1, n, stdout);
+        fflush(stdout); /* a pipe reader sees each message as it comes */
+        free(line);
+    }
+    if (run->opts.count && run->stats.messages >= run->opts.count) stop(run);
+}
+
+static void print_summary(const struct rt_sub_stats *st)
+{
+    double empty = st->requests ? 100.0 * (double)st->empty / (double)st->requests : 0;
+    fprintf(stderr,
+            "summary: %" PRIu64 " requests, %" PRIu64 " empty (%.1f%%), %" PRIu64
+            " messages, %" PRIu64 " duplicates dropped, %" PRIu64 " errors, %" PRIu64 " resets",
+            st->requests, st->empty, empty, st->messages, st->duplicates, st->errors, st->resets);
+    if (st->latency.count)
+        fprintf(stderr, ", latency p50 %.1f ms p99 %.1f ms\n",
+                (double)rt_hist_percentile(&st->latency, 50) / 1000.0,
+                (double)rt_hist_percentile(&st->latency, 99) / 1000.0);
+    else
+        fprintf(stderr, ", latency n/a\n");
+}
+
+/* Sets up the subscriber, the signals and the deadline, and starts them. */
+static int start(struct client_run *run)
+{
+    struct rt_sub_config cfg = {
+        .ep = &run->ep,
+        .topic = run->opts.topic,
+        .since = run->opts.since,
+        .interval_ms = run->opts.interval_ms,
+        .seed = rt_now_us() ^ ((uint64_t)getpid() << 32),
+        .verbose = true,
+        .stats = &run->stats,
+        .on_message = on_message,
+        .arg = run,
+    };
+    int r = run->approach->init(&run->loop, run->sub, &cfg);
+    if (r == 0) r = uv_signal_init(&run->loop, &run->sigint);
+    if (r == 0) r = uv_signal_init(&run->loop, &run->sigterm);
+    if (r == 0) r = uv_timer_init(&run->loop, &run->deadline);
+    if (r < 0) return r;
+    run->sigint.data = run->sigterm.data = run->deadline.data = run;
+    r = uv_signal_start(&run->sigint, on_signal, SIGINT);
+    if (r == 0) r = uv_signal_start(&run->sigterm, on_signal, SIGTERM);
+    if (r == 0 && run->opts.duration_ms)
+        r = uv_timer_start(&run->deadline, on_deadline, run->opts.duration_ms, 0);
+    if (r < 0) return r;
+    run->approach->start(run->sub, 0);
+    return 0;
+}
+
+int rt_cmd_client(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage, stdout);
+        return RT_EXIT_OK;
+    }
+    const struct rt_approach *approach = rt_cli_approach("client", argc, argv);
+    if (approach == NULL) return RT_EXIT_USAGE;
+    struct client_run *run = calloc(1, sizeof *run);
+    void *sub = calloc(1, approach->sub_size);
+    if (run == NULL || sub == NULL) {
+        fprintf(stderr, "rtlab client: out of memory\n");
+        free(run);
+        free(sub);
+        return RT_EXIT_FAIL;
+    }
+    int code = RT_EXIT_USAGE;
+    int p = parse_options(argc, argv, &run->opts);
+    if (p != 0) {
+        code = p > 0 ? RT_EXIT_OK : RT_EXIT_USAGE;
+    } else if (rt_endpoint_init(&run->ep, run->opts.url) != 0) {
+        fprintf(stderr, "rtlab client: cannot use URL '%s' (want http://host[:port])\n",
+                run->opts.url);
+    } else {
+        rt_cli_prepare();
+        run->approach = approach;
+        run->sub = sub;
+        rt_hist_init(&run->stats.latency);
+        int r = uv_loop_init(&run->loop);
+        if (r == 0) {
+            r = start(run);
+            if (r == 0)
+                uv_run(&run->loop, UV_RUN_DEFAULT);
+            else
+                fprintf(stderr, "rtlab client: cannot start: %s\n", uv_strerror(r));
+            rt_cli_loop_close(&run->loop);
+        }
+        print_summary(&run->stats);
+        bool none_ok = run->stats.errors > 0 && run->stats.errors >= run->stats.requests;
+        code = r < 0 || none_ok ? RT_EXIT_FAIL : RT_EXIT_OK;
+    }
+    free(sub);
+    free(run);
+    return code;
+}

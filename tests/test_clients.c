@@ -1,0 +1,1291 @@
+/*
+ * test_clients.c - unit tests of the clients module: backoff, PRNG,
+ * ordering/de-dup, the latency histogram, the HTTP client connection
+ * against a scripted in-process server, and the commands end to end
+ * against a small in-process topic server.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rt_clients.h"
+#include "rt_retry.h"
+#include "testutil.h"
+
+/* ---- PRNG -------------------------------------------------------------- */
+
+static void test_rng_deterministic(void **state)
+{
+    (void)state;
+    struct rt_rng a, b, c;
+    rt_rng_seed(&a, 42);
+    rt_rng_seed(&b, 42);
+    rt_rng_seed(&c, 43);
+    int differ = 0;
+    for (int i = 0; i < 100; i++) {
+        uint64_t x = rt_rng_next(&a);
+        assert_int_equal(x, rt_rng_next(&b));
+        differ += x != rt_rng_next(&c);
+    }
+    assert_true(differ > 95);
+}
+
+static void test_rng_below_and_unit(void **state)
+{
+    (void)state;
+    struct rt_rng r;
+    rt_rng_seed(&r, 1);
+    uint64_t ns[] = {1, 2, 3, 7, 1000, 1001, UINT64_MAX / 3 * 2, UINT64_MAX};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+        for (int i = 0; i < 1000; i++)
+            assert_true(rt_rng_below(&r, ns[k]) < ns[k]);
+    /* Each of 10 values turns up about 1/10 of the time. */
+    int hits[10] = {0};
+    for (int i = 0; i < 100000; i++)
+        hits[rt_rng_below(&r, 10)]++;
+    for (int v = 0; v < 10; v++)
+        assert_true(hits[v] > 9500 && hits[v] < 10500);
+    for (int i = 0; i < 1000; i++) {
+        double u = rt_rng_unit(&r);
+        assert_true(u >= 0.0 && u < 1.0);
+    }
+}
+
+/* ---- Backoff ----------------------------------------------------------- */
+
+static void test_backoff_doubles_to_cap(void **state)
+{
+    (void)state;
+    struct rt_backoff b;
+    rt_backoff_init(&b, RT_BACKOFF_BASE_MS, RT_BACKOFF_CAP_MS, 7);
+    uint64_t want[] = {1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        assert_int_equal(rt_backoff_ceiling(&b), want[i]);
+        uint64_t d = rt_backoff_next(&b);
+        assert_true(d <= want[i]);
+    }
+    /* However many failures pile up, the ceiling stays at the cap. */
+    b.attempt = UINT32_MAX - 1;
+    assert_int_equal(rt_backoff_ceiling(&b), 30000);
+    assert_true(rt_backoff_next(&b) <= 30000);
+    assert_true(rt_backoff_next(&b) <= 30000);
+    assert_int_equal(b.attempt, UINT32_MAX);
+}
+
+static void test_backoff_reset(void **state)
+{
+    (void)state;
+    struct rt_backoff b;
+    rt_backoff_init(&b, 1000, 30000, 7);
+    for (int i = 0; i < 10; i++)
+        rt_backoff_next(&b);
+    assert_int_equal(rt_backoff_ceiling(&b), 30000);
+    rt_backoff_reset(&b);
+    assert_int_equal(rt_backoff_ceiling(&b), 1000);
+    assert_true(rt_backoff_next(&b) <= 1000);
+    assert_int_equal(rt_backoff_ceiling(&b), 2000);
+}
+
+/* Full jitter: delays spread evenly over [0, ceiling]. */
+static void check_spread(uint32_t failures_before, double ceiling)
+{
+    struct rt_backoff b;
+    rt_backoff_init(&b, 1000, 30000, 12345);
+    const int draws = 100000;
+    double sum = 0;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < draws; i++) {
+        rt_backoff_reset(&b);
+        b.attempt = failures_before;
+        uint64_t d = rt_backoff_next(&b);
+        assert_true(d <= (uint64_t)ceiling);
+        sum += (double)d;
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+    }
+    double mean = sum / draws;
+    /* The mean of a uniform on [0, c] is c/2, its standard error about
+     * c/sqrt(12 * draws) = 0.1% of c: 1% is a wide margin. */
+    assert_true(mean > ceiling * 0.49 && mean < ceiling * 0.51);
+    assert_true((double)lo < ceiling * 0.001);
+    assert_true((double)hi > ceiling * 0.999);
+}
+
+static void test_backoff_jitter_spread(void **state)
+{
+    (void)state;
+    check_spread(0, 1000);
+    check_spread(3, 8000);
+    check_spread(9, 30000);
+}
+
+static void test_backoff_seeded(void **state)
+{
+    (void)state;
+    struct rt_backoff a, b;
+    rt_backoff_init(&a, 1000, 30000, 99);
+    rt_backoff_init(&b, 1000, 30000, 99);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(rt_backoff_next(&a), rt_backoff_next(&b));
+}
+
+/* ---- Ordering and de-duplication --------------------------------------- */
+
+static void test_seq_dedup(void **state)
+{
+    (void)state;
+    struct rt_seq s;
+    rt_seq_init(&s, 0);
+    assert_int_equal(rt_seq_accept(&s, 1), RT_SEQ_NEW);
+    assert_int_equal(rt_seq_accept(&s, 2), RT_SEQ_NEW);
+    assert_int_equal(rt_seq_accept(&s, 2), RT_SEQ_DUP);
+    assert_int_equal(rt_seq_accept(&s, 1), RT_SEQ_DUP);
+    assert_int_equal(rt_seq_accept(&s, 3), RT_SEQ_NEW);
+    assert_int_equal(s.duplicates, 2);
+    assert_int_equal(rt_seq_accept(&s, 6), RT_SEQ_GAP);
+    assert_int_equal(s.missed, 2);
+    assert_int_equal(s.last, 6);
+    assert_int_equal(rt_seq_accept(&s, 5), RT_SEQ_DUP);
+    assert_int_equal(s.duplicates, 3);
+}
+
+static void test_seq_start_and_reset(void **state)
+{
+    (void)state;
+    struct rt_seq s;
+    rt_seq_init(&s, 10); /* --since 10 */
+    assert_int_equal(rt_seq_accept(&s, 10), RT_SEQ_DUP);
+    assert_int_equal(rt_seq_accept(&s, 11), RT_SEQ_NEW);
+    /* The server restarted: ids begin again at 1, the position goes down. */
+    rt_seq_reset(&s, 0);
+    assert_int_equal(rt_seq_accept(&s, 1), RT_SEQ_NEW);
+    assert_int_equal(rt_seq_accept(&s, 2), RT_SEQ_NEW);
+    /* ...or up, past messages that left the server's ring. */
+    rt_seq_reset(&s, 100);
+    assert_int_equal(rt_seq_accept(&s, 50), RT_SEQ_DUP);
+    assert_int_equal(rt_seq_accept(&s, 101), RT_SEQ_NEW);
+    assert_int_equal(s.missed, 0);
+}
+
+/* ---- Histogram --------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The exact nearest-rank percentile of sorted v[0..n). */
+static uint64_t exact_percentile(const uint64_t *v, size_t n, double p)
+{
+    double x = p / 100.0 * (double)n;
+    size_t rank = (size_t)x;
+    if ((double)rank < x || rank == 0) rank++;
+    return v[rank - 1];
+}
+
+/* Records v[0..n) and checks percentiles against the exact ones within the
+ * stated error: 1/128 of the value (exact below 64). */
+static void check_percentiles(uint64_t *v, size_t n)
+{
+    struct rt_hist *h = malloc(sizeof *h);
+    assert_non_null(h);
+    rt_hist_init(h);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        rt_hist_record(h, v[i]);
+        sum += (double)v[i];
+    }
+    qsort(v, n, sizeof v[0], cmp_u64);
+    assert_int_equal(h->count, n);
+    assert_int_equal(h->min, v[0]);
+    assert_int_equal(h->max, v[n - 1]);
+    assert_true(rt_hist_mean(h) > sum / (double)n * 0.999999 &&
+                rt_hist_mean(h) < sum / (double)n * 1.000001);
+    double ps[] = {0, 1, 10, 25, 50, 75, 90, 99, 99.9, 100};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
+        uint64_t want = exact_percentile(v, n, ps[i]);
+        uint64_t got = rt_hist_percentile(h, ps[i]);
+        double err = got > want ? (double)(got - want) : (double)(want - got);
+        if (err > (double)want / 128.0)
+            fail_msg("p%g: got %llu, exact %llu", ps[i], (unsigned long long)got,
+                     (unsigned long long)want);
+    }
+    assert_int_equal(rt_hist_percentile(h, 0), v[0]);
+    assert_int_equal(rt_hist_percentile(h, 100), v[n - 1]);
+    free(h);
+}
+
+static void test_hist_known_data(void **state)
+{
+    (void)state;
+    uint64_t v[1000];
+    for (int i = 0; i < 1000; i++)
+        v[i] = (uint64_t)(1000 - i);
+    check_percentiles(v, 1000);
+
+    /* Small values are exact: p50 of 1..63 is 32. */
+    struct rt_hist h;
+    rt_hist_init(&h);
+    assert_int_equal(rt_hist_percentile(&h, 50), 0);
+    assert_true(rt_hist_mean(&h) == 0.0);
+    for (uint64_t i = 1; i <= 63; i++)
+        rt_hist_record(&h, i);
+    assert_int_equal(rt_hist_percentile(&h, 50), 32);
+    assert_int_equal(rt_hist_percentile(&h, 99), 63);
+}
+
+static void test_hist_random_data(void **state)
+{
+    (void)state;
+    /* Latency-like data: spread over six decades, from 0 up. */
+    size_t n = 100000;
+    uint64_t *v = malloc(n * sizeof *v);
+    assert_non_null(v);
+    struct rt_rng r;
+    rt_rng_seed(&r, 2024);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (uint64_t)pow(10.0, rt_rng_unit(&r) * 6.0) - 1;
+    check_percentiles(v, n);
+    /* And a narrow cluster, where every value shares a few buckets. */
+    for (size_t i = 0; i < n; i++)
+        v[i] = 500000 + rt_rng_below(&r, 20000);
+    check_percentiles(v, n);
+    free(v);
+}
+
+static void test_hist_extremes_and_merge(void **state)
+{
+    (void)state;
+    struct rt_hist *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    rt_hist_init(a);
+    rt_hist_init(b);
+    rt_hist_record(a, 0);
+    rt_hist_record(a, 100);
+    rt_hist_record(b, UINT64_MAX);
+    rt_hist_record(b, 1000000);
+    rt_hist_merge(a, b);
+    assert_int_equal(a->count, 4);
+    assert_int_equal(a->min, 0);
+    assert_int_equal(a->max, UINT64_MAX);
+    assert_int_equal(rt_hist_percentile(a, 25), 0);
+    assert_int_equal(rt_hist_percentile(a, 50), 100);
+    uint64_t p75 = rt_hist_percentile(a, 75);
+    assert_true(p75 >= 1000000 - 1000000 / 128 && p75 <= 1000000 + 1000000 / 128);
+    assert_int_equal(rt_hist_percentile(a, 100), UINT64_MAX);
+    free(a);
+    free(b);
+}
+
+/* ---- JSON text scanning ------------------------------------------------ */
+
+/* The internal helpers of clients/json.c (declared in clients/internal.h,
+ * which pulls in cJSON; declared again here to keep this file's includes
+ * to the public headers). */
+size_t rt_json_member(const char *p, size_t len, const char *key);
+size_t rt_json_next_element(const char *p, size_t len, size_t *at, size_t *start);
+size_t rt_json_minify(char *out, const char *p, size_t len);
+
+static void test_json_scan(void **state)
+{
+    (void)state;
+    const char *body = " { \"topic\" : \"a]}\\\"\" , \"x\":[1,{\"y\":\"]\"}],\n\"messages\" : [ "
+                       "{\"id\":1,\"data\":[1, 2,\n 3]} ,{\"id\":2, \"data\":\"a b\"},3.5e+2 ] }";
+    size_t len = strlen(body);
+    size_t at = rt_json_member(body, len, "messages");
+    assert_true(at < len);
+    assert_int_equal(body[at], '[');
+    assert_int_equal(rt_json_member(body, len, "nope"), len);
+    assert_int_equal(rt_json_member(body, len, "y"), len); /* not top level */
+    size_t start, n;
+    char out[128];
+    n = rt_json_next_element(body, len, &at, &start);
+    out[rt_json_minify(out, body + start, n)] = '\0';
+    assert_string_equal(out, "{\"id\":1,\"data\":[1,2,3]}");
+    n = rt_json_next_element(body, len, &at, &start);
+    out[rt_json_minify(out, body + start, n)] = '\0';
+    assert_string_equal(out, "{\"id\":2,\"data\":\"a b\"}");
+    n = rt_json_next_element(body, len, &at, &start);
+    assert_int_equal(n, 6);
+    assert_memory_equal(body + start, "3.5e+2", 6);
+    assert_int_equal(rt_json_next_element(body, len, &at, &start), 0);
+    const char *empty = "{\"messages\":[]}";
+    at = rt_json_member(empty, strlen(empty), "messages");
+    assert_int_equal(rt_json_next_element(empty, strlen(empty), &at, &start), 0);
+}
+
+/* ---- Endpoints --------------------------------------------------------- */
+
+static void test_endpoint_init(void **state)
+{
+    (void)state;
+    struct rt_endpoint ep;
+    assert_int_equal(rt_endpoint_init(&ep, "http://example.org:81/api/"), 0);
+    assert_string_equal(ep.host, "example.org");
+    assert_int_equal(ep.port, 81);
+    assert_string_equal(ep.host_header, "example.org:81");
+    assert_string_equal(ep.prefix, "/api");
+    assert_int_equal(ep.num_addrs, 0);
+    assert_int_equal(rt_endpoint_init(&ep, "http://h"), 0);
+    assert_string_equal(ep.host_header, "h");
+    assert_string_equal(ep.prefix, "");
+    assert_int_equal(rt_endpoint_init(&ep, "http://[::1]:8001"), 0);
+    assert_string_equal(ep.host, "::1");
+    assert_string_equal(ep.host_header, "[::1]:8001");
+    assert_int_equal(rt_endpoint_init(&ep, "ws://h:1"), RT_EBADURL);
+    assert_int_equal(rt_endpoint_init(&ep, "https://h"), RT_EBADURL);
+    assert_int_equal(rt_endpoint_init(&ep, "http://h/?a=1"), RT_EBADURL);
+    assert_int_equal(rt_endpoint_init(&ep, "nonsense"), RT_EBADURL);
+}
+
+/* ---- A scripted HTTP server on a libuv loop ---------------------------- */
+
+/*
+ * The fake server answers each request with the next reply of its script;
+ * when the script runs out it acts as a tiny topic server (POST /publish,
+ * GET /poll, with the real server's answers). It records what it was sent.
+ * It runs on the test's own loop (HTTP client tests) or on a loop in a
+ * thread of its own (command tests, whose commands run their own loops).
+ */
+struct fake_reply {
+    const char *bytes; /* NULL: never answer */
+    size_t piece;      /* > 0: send in pieces of this size, 2 ms apart */
+    bool close_after;  /* close the connection after sending */
+};
+
+#define FAKE_MAX 64
+
+struct fake_msg {
+    uint64_t id, ts;
+    char data[128];
+};
+
+struct fake {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_async_t stop;
+    int port;
+    struct fake_reply script[16];
+    int script_len, script_next;
+    int connections, nrequests;
+    char requests[FAKE_MAX][1024]; /* head and body of each request */
+    struct fake_msg msgs[FAKE_MAX];
+    uint64_t nmsgs;
+};
+
+struct fake_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    struct fake *f;
+    char in[16384];
+    size_t in_len;
+    const char *send_p; /* the reply being sent in pieces */
+    size_t send_left, piece;
+    bool close_after, closing;
+    int open_handles;
+};
+
+static void fake_conn_closed(uv_handle_t *h)
+{
+    struct fake_conn *fc = h->data;
+    if (--fc->open_handles == 0) free(fc);
+}
+
+static void fake_conn_close(struct fake_conn *fc)
+{
+    if (fc->closing) return;
+    fc->closing = true;
+    uv_close((uv_handle_t *)&fc->tcp, fake_conn_closed);
+    uv_close((uv_handle_t *)&fc->timer, fake_conn_closed);
+}
+
+static void fake_written(uv_write_t *w, int status)
+{
+    (void)status;
+    free(w->data);
+    free(w);
+}
+
+static void fake_write(struct fake_conn *fc, const char *p, size_t n)
+{
+    uv_write_t *w = malloc(sizeof *w);
+    char *copy = malloc(n ? n : 1);
+    assert_non_null(w);
+    assert_non_null(copy);
+    memcpy(copy, p, n);
+    w->data = copy;
+    uv_buf_t b = uv_buf_init(copy, (unsigned)n);
+    if (uv_write(w, (uv_stream_t *)&fc->tcp, &b, 1, fake_written) < 0) {
+        free(copy);
+        free(w);
+    }
+}
+
+static void fake_next_piece(uv_timer_t *t)
+{
+    struct fake_conn *fc = t->data;
+    size_t n = fc->send_left < fc->piece ? fc->send_left : fc->piece;
+    fake_write(fc, fc->send_p, n);
+    fc->send_p += n;
+    fc->send_left -= n;
+    if (fc->send_left == 0) {
+        uv_timer_stop(t);
+        if (fc->close_after) fake_conn_close(fc);
+    }
+}
+
+static void fake_send(struct fake_conn *fc, const struct fake_reply *r)
+{
+    if (r->bytes == NULL) return;
+    fc->close_after = r->close_after;
+    if (r->piece) {
+        fc->send_p = r->bytes;
+        fc->send_left = strlen(r->bytes);
+        fc->piece = r->piece;
+        uv_timer_start(&fc->timer, fake_next_piece, 2, 2);
+        return;
+    }
+    fake_write(fc, r->bytes, strlen(r->bytes));
+    if (r->close_after) fake_conn_close(fc);
+}
+
+static void fake_answer(struct fake_conn *fc, int status, const char *body)
+{
+    char buf[8192];
+    const char *reason = status == 200 ? "OK" : status == 204 ? "No Content" : "Not Found";
+    int n = status == 204 ? snprintf(buf, sizeof buf, "HTTP/1.1 204 No Content\r\n\r\n")
+                          : snprintf(buf, sizeof buf,
+                                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                                     "Content-Length: %zu\r\n\r\n%s",
+                                     status, reason, strlen(body), body);
+    fake_write(fc, buf, (size_t)n);
+}
+
+static uint64_t query_u64(const char *head, const char *key)
+{
+    const char *p = strstr(head, key);
+    return p ? strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
+/* The topic server: one log, whatever the topic; answers like the real one. */
+static void fake_topic(struct fake_conn *fc, const char *head, const char *body, size_t body_len)
+{
+    struct fake *f = fc->f;
+    char out[4096];
+    if (strncmp(head, "POST /publish?", 14) == 0 && f->nmsgs < FAKE_MAX) {
+        struct fake_msg *m = &f->msgs[f->nmsgs++];
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        m->id = f->nmsgs;
+        m->ts = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+        snprintf(m->data, sizeof m->data, "%.*s", (int)body_len, body);
+        snprintf(out, sizeof out, "{\"id\":%llu}", (unsigned long long)m->id);
+        fake_answer(fc, 200, out);
+    } else if (strncmp(head, "GET /poll?", 10) == 0) {
+        uint64_t since = query_u64(head, "since=");
+        if (since > f->nmsgs) {
+            snprintf(out, sizeof out, "{\"reset\":true,\"next\":%llu}",
+                     (unsigned long long)f->nmsgs);
+            fake_answer(fc, 200, out);
+            return;
+        }
+        if (since == f->nmsgs) {
+            fake_answer(fc, 204, "");
+            return;
+        }
+        int n = snprintf(out, sizeof out, "{\"topic\":\"t\",\"messages\":[");
+        uint64_t last = since;
+        for (uint64_t i = since; i < f->nmsgs && i < since + 8; i++) {
+            const struct fake_msg *m = &f->msgs[i];
+            n += snprintf(out + n, sizeof out - (size_t)n,
+                          "%s{\"id\":%llu,\"topic\":\"t\",\"event\":\"message\",\"data\":%s,"
+                          "\"ts\":%llu}",
+                          i > since ? "," : "", (unsigned long long)m->id, m->data,
+                          (unsigned long long)m->ts);
+            last = m->id;
+        }
+        snprintf(out + n, sizeof out - (size_t)n, "],\"next\":%llu}", (unsigned long long)last);
+        fake_answer(fc, 200, out);
+    } else {
+        fake_answer(fc, 404, "{}");
+    }
+}
+
+/* strcasestr() is a GNU extension; this is all we need of it. */
+static const char *find_ci(const char *hay, const char *needle)
+{
+    for (size_t n = strlen(needle); *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0) return hay;
+    return NULL;
+}
+
+/* Takes each whole request out of fc->in and answers it. */
+static void fake_serve(struct fake_conn *fc)
+{
+    struct fake *f = fc->f;
+    for (;;) {
+        fc->in[fc->in_len] = '\0';
+        char *end = strstr(fc->in, "\r\n\r\n");
+        if (end == NULL) return;
+        size_t head_len = (size_t)(end - fc->in) + 4;
+        const char *cl = find_ci(fc->in, "content-length:");
+        size_t body_len = cl && cl < end ? strtoul(cl + 15, NULL, 10) : 0;
+        if (fc->in_len < head_len + body_len) return;
+        if (f->nrequests < FAKE_MAX)
+            snprintf(f->requests[f->nrequests++], sizeof f->requests[0], "%.*s",
+                     (int)(head_len + body_len), fc->in);
+        char head[1024];
+        snprintf(head, sizeof head, "%.*s", (int)head_len, fc->in);
+        if (f->script_next < f->script_len)
+            fake_send(fc, &f->script[f->script_next++]);
+        else
+            fake_topic(fc, head, fc->in + head_len, body_len);
+        memmove(fc->in, fc->in + head_len + body_len, fc->in_len - head_len - body_len);
+        fc->in_len -= head_len + body_len;
+        if (fc->closing) return;
+    }
+}
+
+static void fake_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
+{
+    struct fake_conn *fc = h->data;
+    (void)size;
+    *buf = uv_buf_init(fc->in + fc->in_len, (unsigned)(sizeof fc->in - 1 - fc->in_len));
+}
+
+static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct fake_conn *fc = s->data;
+    (void)buf;
+    if (n < 0) {
+        fake_conn_close(fc);
+        return;
+    }
+    fc->in_len += (size_t)n;
+    fake_serve(fc);
+}
+
+static void fake_accept(uv_stream_t *listener, int status)
+{
+    struct fake *f = listener->data;
+    assert_int_equal(status, 0);
+    struct fake_conn *fc = calloc(1, sizeof *fc);
+    assert_non_null(fc);
+    fc->f = f;
+    uv_tcp_init(f->loop, &fc->tcp);
+    uv_timer_init(f->loop, &fc->timer);
+    fc->tcp.data = fc->timer.data = fc;
+    fc->open_handles = 2;
+    assert_int_equal(uv_accept(listener, (uv_stream_t *)&fc->tcp), 0);
+    f->connections++;
+    uv_read_start((uv_stream_t *)&fc->tcp, fake_alloc, fake_read);
+}
+
+static void fake_start(struct fake *f, uv_loop_t *loop)
+{
+    memset(f, 0, sizeof *f);
+    f->loop = loop;
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    assert_int_equal(uv_tcp_init(loop, &f->listener), 0);
+    assert_int_equal(uv_tcp_bind(&f->listener, (const struct sockaddr *)&sa, 0), 0);
+    f->listener.data = f;
+    assert_int_equal(uv_listen((uv_stream_t *)&f->listener, 128, fake_accept), 0);
+    int len = sizeof sa;
+    uv_tcp_getsockname(&f->listener, (struct sockaddr *)&sa, &len);
+    f->port = ntohs(sa.sin_port);
+}
+
+static void fake_script(struct fake *f, struct fake_reply r)
+{
+    assert_true(f->script_len < 16);
+    f->script[f->script_len++] = r;
+}
+
+/* Closes whatever the fake still has open on its loop (a uv_walk callback). */
+static void fake_close_walk(uv_handle_t *h, void *arg)
+{
+    struct fake *f = arg;
+    if (uv_is_closing(h)) return;
+    if (h == (uv_handle_t *)&f->listener || h == (uv_handle_t *)&f->stop)
+        uv_close(h, NULL);
+    else
+        fake_conn_close(h->data); /* a connection's socket or timer */
+}
+
+/* ---- The HTTP client against the fake server --------------------------- */
+
+struct hc_test {
+    uv_loop_t loop;
+    struct fake f;
+    struct rt_endpoint ep;
+    struct rt_hclient c;
+    uv_timer_t guard;
+    int answers; /* callbacks so far */
+    int err[8], status[8];
+    char body[8][256];
+    bool closed;
+};
+
+static void on_guard(uv_timer_t *t)
+{
+    (void)t;
+    fail_msg("an HTTP client test did not finish in time");
+}
+
+static void hc_setup(struct hc_test *t, const char *host)
+{
+    memset(t, 0, sizeof *t);
+    assert_int_equal(uv_loop_init(&t->loop), 0);
+    fake_start(&t->f, &t->loop);
+    char url[128];
+    snprintf(url, sizeof url, "http://%s:%d", host, t->f.port);
+    assert_int_equal(rt_endpoint_init(&t->ep, url), 0);
+    assert_int_equal(rt_hclient_init(&t->loop, &t->c, &t->ep), 0);
+    t->c.data = t;
+    uv_timer_init(&t->loop, &t->guard);
+    uv_timer_start(&t->guard, on_guard, (uint64_t)tu_ms(10000), 0);
+    uv_unref((uv_handle_t *)&t->guard);
+}
+
+/* Records one answer in t. */
+static void hc_record(struct hc_test *t, int err, const struct rt_hanswer *ans)
+{
+    int i = t->answers++;
+    assert_true(i < 8);
+    t->err[i] = err;
+    if (ans) {
+        t->status[i] = ans->status;
+        snprintf(t->body[i], sizeof t->body[0], "%.*s", (int)ans->body_len, ans->body);
+    }
+}
+
+static void on_hc_closed(struct rt_hclient *c)
+{
+    struct hc_test *t = c->data;
+    t->closed = true;
+    if (!uv_is_closing((uv_handle_t *)&t->f.listener))
+        uv_close((uv_handle_t *)&t->f.listener, NULL);
+    uv_close((uv_handle_t *)&t->guard, NULL);
+}
+
+/* Each answer leads to the next of `plan` requests; after the last, close. */
+static const char *const *hc_plan;
+static uint64_t hc_timeout_ms;
+
+static void on_hc_answer(struct rt_hclient *c, int err, const struct rt_hanswer *ans);
+
+static void hc_next(struct hc_test *t)
+{
+    const char *next = hc_plan[t->answers];
+    if (next == NULL) {
+        rt_hclient_close(&t->c, on_hc_closed);
+        return;
+    }
+    char method[8];
+    const char *target = strchr(next, ' ') + 1;
+    snprintf(method, sizeof method, "%.*s", (int)(target - 1 - next), next);
+    bool post = strcmp(method, "POST") == 0;
+    assert_int_equal(rt_hclient_request(&t->c, method, target, post ? "application/json" : NULL,
+                                        post ? "{\"n\":1}" : NULL, post ? 7 : 0, hc_timeout_ms,
+                                        on_hc_answer),
+                     0);
+}
+
+static void on_hc_answer(struct rt_hclient *c, int err, const struct rt_hanswer *ans)
+{
+    struct hc_test *t = c->data;
+    hc_record(t, err, ans);
+    hc_next(t);
+}
+
+/* Runs the requests of plan ("GET /a", "POST /p", ...) one after another,
+ * then closes the client and runs the loop dry. */
+static void hc_run(struct hc_test *t, const char *const *plan, uint64_t timeout_ms)
+{
+    hc_plan = plan;
+    hc_timeout_ms = timeout_ms;
+    hc_next(t);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    assert_true(t->closed);
+    assert_int_equal(uv_loop_close(&t->loop), 0);
+}
+
+#define OK_HELLO "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+
+static void test_hclient_keep_alive(void **state)
+{
+    (void)state;
+    struct hc_test t;
+    hc_setup(&t, "127.0.0.1");
+    fake_script(&t.f, (struct fake_reply){OK_HELLO, 0, false});
+    fake_script(&t.f,
+                (struct fake_reply){"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, false});
+    fake_script(&t.f, (struct fake_reply){OK_HELLO, 0, false});
+    const char *plan[] = {"GET /a?x=1", "GET /b", "POST /p", NULL};
+    hc_run(&t, plan, 0);
+    assert_int_equal(t.answers, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(t.err[i], 0);
+        assert_int_equal(t.status[i], 200);
+    }
+    assert_string_equal(t.body[0], "hello");
+    assert_string_equal(t.body[1], "");
+    assert_int_equal(t.c.connects, 1); /* all three on one connection */
+    assert_int_equal(t.f.connections, 1);
+    char host[64];
+    snprintf(host, sizeof host, "Host: 127.0.0.1:%d\r\n", t.f.port);
+    assert_non_null(strstr(t.f.requests[0], "GET /a?x=1 HTTP/1.1\r\n"));
+    assert_non_null(strstr(t.f.requests[0], host));
+    assert_null(strstr(t.f.requests[0], "Content-Length"));
+    assert_non_null(strstr(t.f.requests[2], "POST /p HTTP/1.1\r\n"));
+    assert_non_null(strstr(t.f.requests[2], "Content-Type: application/json\r\n"));
+    assert_non_null(strstr(t.f.requests[2], "Content-Length: 7\r\n\r\n{\"n\":1}"));
+}
+
+static void test_hclient_chunked_in_pieces(void **state)
+{
+    (void)state;
+    struct hc_test t;
+    hc_setup(&t, "127.0.0.1");
+    /* One byte per write, 2 ms apart: every read ends somewhere new. */
+    fake_script(&t.f,
+                (struct fake_reply){"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                    "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n",
+                                    1, false});
+    fake_script(&t.f, (struct fake_reply){OK_HELLO, 3, false});
+    fake_script(&t.f, (struct fake_reply){"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                          "3\r\nabc\r\n0\r\n\r\n",
+                                          0, false});
+    const char *plan[] = {"GET /1", "GET /2", "GET /3", NULL};
+    hc_run(&t, plan, 0);
+    assert_int_equal(t.answers, 3);
+    assert_int_equal(t.err[0], 0);
+    assert_string_equal(t.body[0], "hello world");
+    assert_string_equal(t.body[1], "hello");
+    assert_string_equal(t.body[2], "abc");
+    assert_int_equal(t.c.connects, 1);
+}
+
+static void test_hclient_bodyless(void **state)
+{
+    (void)state;
+    struct hc_test t;
+    hc_setup(&t, "127.0.0.1");
+    /* No body whatever the headers say: 204, 304, and any answer to HEAD. */
+    fake_script(&t.f, (struct fake_reply){"HTTP/1.1 204 No Content\r\n\r\n", 0, false});
+    fake_script(&t.f, (struct fake_reply){"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+                                          0, false});
+    fake_script(&t.f,
+                (struct fake_reply){"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", 0, false});
+    fake_script(&t.f, (struct fake_reply){OK_HELLO, 0, false});
+    const char *plan[] = {"GET /a", "GET /b", "HEAD /c", "GET /d", NULL};
+    hc_run(&t, plan, 0);
+    assert_int_equal(t.answers, 4);
+    assert_int_equal(t.status[0], 204);
+    assert_int_equal(t.status[1], 304);
+    assert_int_equal(t.status[2], 200);
+    assert_string_equal(t.body[2], "");
+    assert_string_equal(t.body[3], "hello"); /* still in step */
+    assert_int_equal(t.c.connects, 1);
+}
+
+static void test_hclient_connection_close(void **state)
+{
+    (void)state;
+    struct hc_test t;
+    hc_setup(&t, "127.0.0.1");
+    /* "Connection: close": the next request reconnects. */
+    fake_script(
+        &t.f, (struct fake_reply){
+                  "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", 0, true});
+    /* No length at all: the body runs to the close. */
+    fake_script(&t.f, (struct fake_reply){"HTTP/1.1 200 OK\r\n\r\nuntil the end", 4, true});
+    /* HTTP/1.0 without keep-alive closes too. */
+    fake_script(&t.f,
+                (struct fake_reply){"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\none", 0, false});
+    fake_script(&t.f, (struct fake_reply){OK_HELLO, 0, false});
+    const char *plan[] = {"GET /a", "GET /b", "GET /c", "GET /d", NULL};
+    hc_run(&t, plan, 0);
+    assert_int_equal(t.answers, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(t.err[i], 0);
+    assert_string_equal(t.body[0], "ok");
+    assert_string_equal(t.body[1], "until the end");
+    assert_string_equal(t.body[2], "one");
+    assert_string_equal(t.body[3], "hello");
+    assert_int_equal(t.c.connects, 4);
+    assert_int_equal(t.f.connections, 4);
+}
+
+static void test_hclient_timeout(void **state)
+{
+    (void)state;
+    struct hc_test t;
+    hc_setup(&t, "127.0.0.1");
+    fake_script(&t.f, (struct fake_reply){NULL, 0, false}); /* never answers */
+    fake_script(&t.f, (struct fake_reply){"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", 0,
+                                          false}); /* 2 short */
+    fake_script(&t.f, (struct fake_reply){OK_HELLO, 0, false});
+    const char *plan[] = {"GET /a", "GET /b", "GET /c", NULL};
+    int64_t t0 = tu_now_ms();
+    hc_run(&t, plan, 100);
+    int64_t took = tu_now_ms() - t0;
+    assert_int_equal(t.answers, 3);
+    assert_int_equal(t.err[0], UV_ETIMEDOUT);
+    assert_int_equal(t.err[1], UV_ETIMEDOUT);
+    assert_int_equal(t.err[2], 0);
+    assert_string_equal(t.body[2], "hello");
+    assert_int_equal(t.c.connects, 3); /* a timeout closes the connection */
+    assert_true(took >= 200 && took < tu_ms(3000));
+    assert_string_equal(rt_hclient_strerror(UV_ETIMEDOUT), "timed out");
+}
+
+static void test_hclient_limits_and_errors(void **state)
+{
+    (void)state;
+    struct hc_test t;
+    hc_setup(&t, "127.0.0.1");
+    fake_script(
+        &t.f, (struct fake_reply){"HTTP/1.1 200 OK\r\nContent-Length: 16777217\r\n\r\n", 0, false});
+    fake_script(&t.f,
+                (struct fake_reply){
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000001\r\n", 0, false});
+    fake_script(&t.f, (struct fake_reply){"HTTP/1.1 abc\r\n\r\n", 0, false});
+    /* Bytes after the answer: delivered, but the connection is not reused. */
+    fake_script(
+        &t.f, (struct fake_reply){"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA", 0, false});
+    fake_script(&t.f, (struct fake_reply){OK_HELLO, 0, false});
+    const char *plan[] = {"GET /a", "GET /b", "GET /c", "GET /d", "GET /e", NULL};
+    hc_run(&t, plan, 0);
+    assert_int_equal(t.answers, 5);
+    assert_int_equal(t.err[0], RT_EBODYTOOBIG);
+    assert_int_equal(t.err[1], RT_EBODYTOOBIG);
+    assert_int_equal(t.err[2], RT_EBADRESP);
+    assert_int_equal(t.err[3], 0);
+    assert_string_equal(t.body[3], "ok");
+    assert_int_equal(t.err[4], 0);
+    assert_int_equal(t.c.connects, 5);
+}
+
+/* A keep-alive connection the server closed while idle: a GET is sent
+ * again on a new connection, a POST is not (it might have been done). */
+static void test_hclient_stale_connection(void **state)
+{
+    (void)state;
+    struct hc_test t;
+    hc_setup(&t, "127.0.0.1");
+    fake_script(&t.f, (struct fake_reply){OK_HELLO, 0, true}); /* closes, says nothing */
+    fake_script(&t.f, (struct fake_reply){OK_HELLO, 0, true});
+    const char *plan[] = {"GET /a", "GET /b", "POST /c", NULL};
+    hc_run(&t, plan, 0);
+    assert_int_equal(t.answers, 3);
+    assert_int_equal(t.err[0], 0);
+    assert_int_equal(t.err[1], 0); /* resent */
+    assert_string_equal(t.body[1], "hello");
+    assert_true(t.err[2] == UV_EOF || t.err[2] == UV_ECONNRESET || t.err[2] == UV_EPIPE);
+    assert_int_equal(t.f.nrequests, 2);
+}
+
+static void test_hclient_refused_and_localhost(void **state)
+{
+    (void)state;
+    struct hc_test t;
+    /* localhost may resolve to ::1 first; the fake listens on 127.0.0.1
+     * only, so this also checks that the next address is tried. */
+    hc_setup(&t, "localhost");
+    const char *plan[] = {"GET /a", "GET /b", NULL};
+    hc_run(&t, plan, 0);
+    assert_int_equal(t.answers, 2);
+    assert_int_equal(t.err[0], 0);
+    assert_int_equal(t.status[0], 404); /* the topic server's answer */
+    assert_int_equal(t.err[1], 0);
+    assert_int_equal(t.c.connects, 1);
+    assert_true(t.ep.num_addrs >= 1);
+
+    /* A port nobody listens on: take one, then close it. */
+    hc_setup(&t, "127.0.0.1");
+    uv_close((uv_handle_t *)&t.f.listener, NULL);
+    uv_run(&t.loop, UV_RUN_NOWAIT);
+    t.f.listener.data = NULL;
+    const char *plan2[] = {"GET /a", NULL};
+    hc_plan = plan2;
+    hc_timeout_ms = 0;
+    hc_next(&t);
+    uv_run(&t.loop, UV_RUN_DEFAULT);
+    assert_int_equal(t.answers, 1);
+    assert_int_equal(t.err[0], UV_ECONNREFUSED);
+    assert_true(t.closed);
+    assert_int_equal(uv_loop_close(&t.loop), 0);
+}
+
+static void on_cancel_timer(uv_timer_t *timer)
+{
+    struct hc_test *t = timer->data;
+    assert_true(rt_hclient_busy(&t->c));
+    assert_int_equal(rt_hclient_request(&t->c, "GET", "/x", NULL, NULL, 0, 0, on_hc_answer),
+                     UV_EBUSY);
+    uv_close((uv_handle_t *)timer, NULL);
+    rt_hclient_close(&t->c, on_hc_closed);
+}
+
+static void test_hclient_close_in_flight(void **state)
+{
+    (void)state;
+    struct hc_test t;
+    hc_setup(&t, "127.0.0.1");
+    assert_int_equal(rt_hclient_request(&t.c, "GET", "/a\r\nX: y", NULL, NULL, 0, 0, on_hc_answer),
+                     UV_EINVAL);
+    fake_script(&t.f, (struct fake_reply){NULL, 0, false});
+    /* After the one answer, plan[1] == NULL: close (already under way). */
+    static const char *const plan[] = {"GET /a", NULL};
+    hc_plan = plan;
+    assert_int_equal(rt_hclient_request(&t.c, "GET", "/a", NULL, NULL, 0, 0, on_hc_answer), 0);
+    uv_timer_t cancel;
+    uv_timer_init(&t.loop, &cancel);
+    cancel.data = &t;
+    uv_timer_start(&cancel, on_cancel_timer, 50, 0);
+    uv_run(&t.loop, UV_RUN_DEFAULT);
+    assert_true(t.closed);
+    assert_int_equal(t.answers, 1);
+    assert_int_equal(t.err[0], UV_ECANCELED);
+    assert_int_equal(uv_loop_close(&t.loop), 0);
+}
+
+/* ---- The commands, end to end against the fake in a thread ------------ */
+
+struct fake_thread {
+    uv_loop_t loop;
+    uv_thread_t thread;
+    struct fake f;
+};
+
+static void on_fake_stop(uv_async_t *a)
+{
+    struct fake *f = a->data;
+    uv_walk(f->loop, fake_close_walk, f);
+}
+
+static void fake_thread_main(void *arg)
+{
+    struct fake_thread *ft = arg;
+    uv_run(&ft->loop, UV_RUN_DEFAULT);
+}
+
+/* Starts the fake on a thread of its own; script it before the thread
+ * starts (fake_script() after this is a data race). */
+static struct fake_thread *fake_thread_new(void)
+{
+    struct fake_thread *ft = calloc(1, sizeof *ft);
+    assert_non_null(ft);
+    assert_int_equal(uv_loop_init(&ft->loop), 0);
+    fake_start(&ft->f, &ft->loop);
+    assert_int_equal(uv_async_init(&ft->loop, &ft->f.stop, on_fake_stop), 0);
+    ft->f.stop.data = &ft->f;
+    return ft;
+}
+
+static void fake_thread_run(struct fake_thread *ft)
+{
+    assert_int_equal(uv_thread_create(&ft->thread, fake_thread_main, ft), 0);
+}
+
+/* Stops the thread; its records may be read after this. */
+static void fake_thread_stop(struct fake_thread *ft)
+{
+    uv_async_send(&ft->f.stop);
+    uv_thread_join(&ft->thread);
+    assert_int_equal(uv_loop_close(&ft->loop), 0);
+}
+
+/* Output of a command: stdout and stderr captured through temp files. */
+struct captured {
+    int code;
+    char out[16384], err[16384];
+};
+
+static void slurp(FILE *f, char *buf, size_t cap)
+{
+    fflush(f);
+    rewind(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* Runs cmd(argv) with fds 1 and 2 sent to files; a stuck command is killed
+ * by SIGALRM, failing the test run. */
+static void run_cmd(int (*cmd)(int, char **), struct captured *c, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, c);
+    for (char *a; (a = va_arg(ap, char *)) != NULL && argc < 31;)
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    FILE *out = tmpfile(), *err = tmpfile();
+    assert_non_null(out);
+    assert_non_null(err);
+    fflush(stdout);
+    fflush(stderr);
+    int saved_out = dup(1), saved_err = dup(2);
+    dup2(fileno(out), 1);
+    dup2(fileno(err), 2);
+    alarm((unsigned)(tu_ms(30000) / 1000));
+    c->code = cmd(argc, argv);
+    alarm(0);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved_out, 1);
+    dup2(saved_err, 2);
+    close(saved_out);
+    close(saved_err);
+    slurp(out, c->out, sizeof c->out);
+    slurp(err, c->err, sizeof c->err);
+}
+
+static void test_cmd_help_and_usage(void **state)
+{
+    (void)state;
+    struct captured c;
+    run_cmd(rt_cmd_publish, &c, "publish", "--help", NULL);
+    assert_int_equal(c.code, 0);
+    assert_non_null(strstr(c.out, "usage: rtlab publish"));
+    run_cmd(rt_cmd_client, &c, "client", "--help", NULL);
+    assert_int_equal(c.code, 0);
+    assert_non_null(strstr(c.out, "usage: rtlab client"));
+    run_cmd(rt_cmd_client, &c, "client", "short", "--help", NULL);
+    assert_int_equal(c.code, 0);
+    assert_non_null(strstr(c.out, "--interval"));
+    run_cmd(rt_cmd_load, &c, "load", "short", "--help", NULL);
+    assert_int_equal(c.code, 0);
+    assert_non_null(strstr(c.out, "--clients"));
+
+    run_cmd(rt_cmd_client, &c, "client", "long", "--topic", "a", NULL);
+    assert_int_equal(c.code, 2);
+    assert_non_null(strstr(c.err, "approach 'long' is not available yet"));
+    run_cmd(rt_cmd_load, &c, "load", "ws", NULL);
+    assert_int_equal(c.code, 2);
+    assert_non_null(strstr(c.err, "approach 'ws' is not available yet"));
+    run_cmd(rt_cmd_client, &c, "client", "carrier-pigeon", NULL);
+    assert_int_equal(c.code, 2);
+    assert_non_null(strstr(c.err, "unknown approach"));
+    run_cmd(rt_cmd_client, &c, "client", NULL);
+    assert_int_equal(c.code, 2);
+    run_cmd(rt_cmd_client, &c, "client", "short", NULL);
+    assert_int_equal(c.code, 2);
+    assert_non_null(strstr(c.err, "--topic is required"));
+    run_cmd(rt_cmd_client, &c, "client", "short", "--topic", "a", "--frobnicate", NULL);
+    assert_int_equal(c.code, 2);
+    assert_non_null(strstr(c.err, "unknown option '--frobnicate'"));
+    run_cmd(rt_cmd_client, &c, "client", "short", "--topic", "a", "--interval", "soon", NULL);
+    assert_int_equal(c.code, 2);
+    run_cmd(rt_cmd_client, &c, "client", "short", "--topic", "a", "--url", "ftp://x", NULL);
+    assert_int_equal(c.code, 2);
+    run_cmd(rt_cmd_load, &c, "load", "short", "--clients", "0", NULL);
+    assert_int_equal(c.code, 2);
+    run_cmd(rt_cmd_load, &c, "load", "short", "extra", NULL);
+    assert_int_equal(c.code, 2);
+    run_cmd(rt_cmd_publish, &c, "publish", "--topic", "a", "{nope", NULL);
+    assert_int_equal(c.code, 2);
+    assert_non_null(strstr(c.err, "not valid JSON"));
+    run_cmd(rt_cmd_publish, &c, "publish", "--topic", "a b", "1", NULL);
+    assert_int_equal(c.code, 2);
+    run_cmd(rt_cmd_publish, &c, "publish", "--topic", "a", NULL);
+    assert_int_equal(c.code, 2);
+    run_cmd(rt_cmd_publish, &c, "publish", "--url", NULL);
+    assert_int_equal(c.code, 2);
+    assert_non_null(strstr(c.err, "needs a value"));
+}
+
+static void test_cmd_publish(void **state)
+{
+    (void)state;
+    struct fake_thread *ft = fake_thread_new();
+    fake_script(&ft->f,
+                (struct fake_reply){
+                    "HTTP/1.1 400 Bad Request\r\nContent-Length: 9\r\n\r\nbad topic", 0, false});
+    fake_thread_run(ft);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", ft->f.port);
+    struct captured c;
+    run_cmd(rt_cmd_publish, &c, "publish", "--url", url, "--topic", "t", "1", NULL);
+    assert_int_equal(c.code, 1);
+    assert_non_null(strstr(c.err, "400"));
+    assert_non_null(strstr(c.err, "bad topic"));
+    run_cmd(rt_cmd_publish, &c, "publish", "--url", url, "--topic", "t", "--event", "e",
+            "{\"a\": [1, 2]}", NULL);
+    assert_int_equal(c.code, 0);
+    assert_string_equal(c.out, "{\"id\":1}\n");
+    fake_thread_stop(ft);
+    assert_int_equal(ft->f.nrequests, 2);
+    assert_non_null(strstr(ft->f.requests[1], "POST /publish?topic=t&event=e HTTP/1.1\r\n"));
+    assert_non_null(strstr(ft->f.requests[1], "Content-Type: application/json\r\n"));
+    assert_non_null(strstr(ft->f.requests[1], "\r\n\r\n{\"a\": [1, 2]}"));
+    free(ft);
+
+    run_cmd(rt_cmd_publish, &c, "publish", "--url", "http://127.0.0.1:1", "--topic", "t", "1",
+            NULL);
+    assert_int_equal(c.code, 1);
+    assert_non_null(strstr(c.err, "connection refused"));
+}
+
+#define POLL_OK(json) "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " json
+
+/* The short client against a script: duplicates, an error, a reset. */
+static void test_cmd_client_short_script(void **state)
+{
+    (void)state;
+    static const char b1[] =
+        "{\"topic\":\"t\",\"messages\":[{\"id\":1,\"topic\":\"t\",\"event\":\"message\","
+        "\"data\":{\"x\": [1, 2]},\"ts\":1},\n{\"id\":2,\"topic\":\"t\",\"event\":\"e\","
+        "\"data\":1795826328207180,\"ts\":2}],\"next\":2}";
+    static const char b2[] =
+        "{\"topic\":\"t\",\"messages\":[{\"id\":2,\"topic\":\"t\",\"event\":\"e\","
+        "\"data\":1795826328207180,\"ts\":2},{\"id\":3,\"topic\":\"t\",\"event\":\"message\","
+        "\"data\":\"a b\",\"ts\":3}],\"next\":3}";
+    static const char b3[] = "{\"reset\":true,\"next\":0}";
+    static const char b4[] =
+        "{\"topic\":\"t\",\"messages\":[{\"id\":1,\"topic\":\"t\",\"event\":\"message\","
+        "\"data\":null,\"ts\":4}],\"next\":1}";
+    static char r1[512], r2[512], r3[512], r4[512];
+    snprintf(r1, sizeof r1, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(b1), b1);
+    snprintf(r2, sizeof r2, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(b2), b2);
+    snprintf(r3, sizeof r3, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(b3), b3);
+    snprintf(r4, sizeof r4, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(b4), b4);
+    struct fake_thread *ft = fake_thread_new();
+    fake_script(&ft->f, (struct fake_reply){r1, 0, false});
+    fake_script(&ft->f, (struct fake_reply){"HTTP/1.1 204 No Content\r\n\r\n", 0, false});
+    fake_script(&ft->f,
+                (struct fake_reply){
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy", 0, false});
+    fake_script(&ft->f, (struct fake_reply){r2, 7, false}); /* a retry fetches 2 again */
+    fake_script(&ft->f, (struct fake_reply){r3, 0, false});
+    fake_script(&ft->f, (struct fake_reply){r4, 0, false});
+    fake_thread_run(ft);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", ft->f.port);
+    struct captured c;
+    run_cmd(rt_cmd_client, &c, "client", "short", "--url", url, "--topic", "t", "--interval",
+            "0.01", "--count", "4", NULL);
+    fake_thread_stop(ft);
+    assert_int_equal(c.code, 0);
+    /* Each message once, in order, compact, its data's text untouched. */
+    assert_string_equal(
+        c.out, "{\"id\":1,\"topic\":\"t\",\"event\":\"message\",\"data\":{\"x\":[1,2]},\"ts\":1}\n"
+               "{\"id\":2,\"topic\":\"t\",\"event\":\"e\",\"data\":1795826328207180,\"ts\":2}\n"
+               "{\"id\":3,\"topic\":\"t\",\"event\":\"message\",\"data\":\"a b\",\"ts\":3}\n"
+               "{\"id\":1,\"topic\":\"t\",\"event\":\"message\",\"data\":null,\"ts\":4}\n");
+    assert_non_null(strstr(c.err, "HTTP 503 Service Unavailable: busy; retrying in"));
+    assert_non_null(
+        strstr(c.err, "reset: topic t restarts after id 0; messages may have been missed"));
+    assert_non_null(strstr(c.err, "summary: 6 requests, 1 empty"));
+    assert_non_null(strstr(c.err, "4 messages, 1 duplicates dropped, 1 errors, 1 resets"));
+    /* The positions asked for: after 2 for the empty answer and the retry. */
+    const char *since[] = {"since=0 ", "since=2 ", "since=2 ", "since=2 ", "since=3 ", "since=0 "};
+    assert_int_equal(ft->f.nrequests, 6);
+    for (int i = 0; i < 6; i++) {
+        assert_non_null(strstr(ft->f.requests[i], "GET /poll?topic=t&"));
+        assert_non_null(strstr(ft->f.requests[i], since[i]));
+    }
+    assert_int_equal(ft->f.connections, 1);
+    free(ft);
+}
+
+/* publish, client and load against the fake topic server. */
+static void test_cmd_topic_end_to_end(void **state)
+{
+    (void)state;
+    struct fake_thread *ft = fake_thread_new();
+    fake_thread_run(ft);
+    char url[64];
+    snprintf(url, sizeof url, "http://localhost:%d/", ft->f.port);
+    struct captured c;
+    for (int i = 0; i < 3; i++) {
+        run_cmd(rt_cmd_publish, &c, "publish", "--url", url, "--topic", "t", "[1,\n 2]", NULL);
+        assert_int_equal(c.code, 0);
+    }
+    assert_string_equal(c.out, "{\"id\":3}\n");
+    run_cmd(rt_cmd_client, &c, "client", "short", "--url", url, "--topic", "t", "--since", "1",
+            "--interval", "0.02", "--duration", "0.3", NULL);
+    assert_int_equal(c.code, 0);
+    assert_non_null(
+        strstr(c.out, "{\"id\":2,\"topic\":\"t\",\"event\":\"message\",\"data\":[1,2],\"ts\":"));
+    assert_non_null(strstr(c.out, "\n{\"id\":3,"));
+    assert_null(strstr(c.out, "{\"id\":1,"));
+    assert_non_null(
+        strstr(c.err, "2 messages, 0 duplicates dropped, 0 errors, 0 resets, latency p50"));
+
+    run_cmd(rt_cmd_load, &c, "load", "short", "--url", url, "--clients", "20", "--interval", "0.05",
+            "--duration", "1.1", "--rate", "20", "--seed", "1", "--json", NULL);
+    fake_thread_stop(ft);
+    assert_int_equal(c.code, 0);
+    assert_non_null(strstr(c.err, "req/s")); /* progress lines... */
+    assert_non_null(strstr(c.out, "{\"approach\":\"short\""));
+    unsigned long long published = 0, delivered = 1, expected = 2, requests = 0, errors = 1;
+    const char *p;
+    assert_non_null(p = strstr(c.out, "\"published\":"));
+    sscanf(p, "\"published\":%llu", &published);
+    assert_non_null(p = strstr(c.out, "\"delivered\":"));
+    sscanf(p, "\"delivered\":%llu,\"expected\":%llu", &delivered, &expected);
+    assert_non_null(p = strstr(c.out, "\"requests\":"));
+    sscanf(p, "\"requests\":%llu", &requests);
+    assert_non_null(p = strstr(c.out, "\"errors\":"));
+    sscanf(p, "\"errors\":%llu", &errors);
+    /* 20 messages/s for 1.1 s; 20 clients each polling about 20 times. */
+    assert_true(published >= 15 && published <= 23);
+    assert_int_equal(expected, published * 20);
+    assert_int_equal(delivered, expected);
+    assert_true(requests >= 20 * 10);
+    assert_int_equal(errors, 0);
+    free(ft);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rng_deterministic),
+        cmocka_unit_test(test_rng_below_and_unit),
+        cmocka_unit_test(test_backoff_doubles_to_cap),
+        cmocka_unit_test(test_backoff_reset),
+        cmocka_unit_test(test_backoff_jitter_spread),
+        cmocka_unit_test(test_backoff_seeded),
+        cmocka_unit_test(test_seq_dedup),
+        cmocka_unit_test(test_seq_start_and_reset),
+        cmocka_unit_test(test_hist_known_data),
+        cmocka_unit_test(test_hist_random_data),
+        cmocka_unit_test(test_hist_extremes_and_merge),
+        cmocka_unit_test(test_json_scan),
+        cmocka_unit_test(test_endpoint_init),
+        cmocka_unit_test(test_hclient_keep_alive),
+        cmocka_unit_test(test_hclient_chunked_in_pieces),
+        cmocka_unit_test(test_hclient_bodyless),
+        cmocka_unit_test(test_hclient_connection_close),
+        cmocka_unit_test(test_hclient_timeout),
+        cmocka_unit_test(test_hclient_limits_and_errors),
+        cmocka_unit_test(test_hclient_stale_connection),
+        cmocka_unit_test(test_hclient_refused_and_localhost),
+        cmocka_unit_test(test_hclient_close_in_flight),
+        cmocka_unit_test(test_cmd_help_and_usage),
+        cmocka_unit_test(test_cmd_publish),
+        cmocka_unit_test(test_cmd_client_short_script),
+        cmocka_unit_test(test_cmd_topic_end_to_end),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

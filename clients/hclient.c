@@ -23,6 +23,11 @@
  * HTTP parsing is proto's: rt_http_response_parse() for the head,
  * rt_http_chunked_scan()/decode() for chunked bodies. This file only frames
  * answers on the byte stream and manages the socket.
+ *
+ * WE SIMPLIFIED: no pipelining (one request at a time is what every rtlab
+ * client needs); no TLS; no redirects; an interim 1xx answer is not skipped
+ * (we never send Expect: 100-continue, so a server has no reason to send
+ * one); a host's addresses are looked up once and kept.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +91,7 @@ int rt_hclient_init(uv_loop_t *loop, struct rt_hclient *c, struct rt_endpoint *e
     c->loop = loop;
     c->ep = ep;
     c->state = CONN_NONE;
+    c->timer.data = c;
     return uv_timer_init(loop, &c->timer);
 }
 
@@ -226,7 +232,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     struct rt_endpoint *ep = c->ep;
     c->state = CONN_NONE;
     /* Another client sharing ep may have filled it meanwhile: keep that. */
-    for (struct addrinfo *ai = res; ai && ep->num_addrs < RT_ENDPOINT_MAX_ADDRS; ai = ai->ai_next) {
+    for (struct addrinfo *ai = ep->num_addrs == 0 ? res : NULL;
+         ai && ep->num_addrs < RT_ENDPOINT_MAX_ADDRS; ai = ai->ai_next) {
         if (ai->ai_addrlen <= sizeof ep->addrs[0])
             memcpy(&ep->addrs[ep->num_addrs++], ai->ai_addr, ai->ai_addrlen);
     }
@@ -405,7 +412,6 @@ int rt_hclient_request(struct rt_hclient *c, const char *method, const char *tar
     c->idempotent = c->head_method || strcmp(method, "GET") == 0;
     c->retried = false;
     c->written = false;
-    c->timer.data = c;
     r = uv_timer_start(&c->timer, on_timeout,
                        timeout_ms ? timeout_ms : RT_CLIENT_REQUEST_TIMEOUT_MS, 0);
     if (r < 0) return r;
@@ -421,7 +427,6 @@ void rt_hclient_close(struct rt_hclient *c, rt_hclient_close_cb close_cb)
     c->close_cb = close_cb;
     finish(c, UV_ECANCELED, NULL, false);
     conn_close(c);
-    c->timer.data = c;
     uv_close((uv_handle_t *)&c->timer, on_timer_close);
 }
 

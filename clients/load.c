@@ -89,6 +89,7 @@ struct load_run {
     const struct rt_approach *approach;
     char topic[RT_NAME_MAX + 1];
     enum phase phase;
+    bool interrupted; /* by SIGINT or SIGTERM */
     int exit_code;
     struct rt_rng rng;
 
@@ -223,8 +224,10 @@ static void stop(struct load_run *run)
 
 static void on_signal(uv_signal_t *h, int signum)
 {
+    struct load_run *run = h->data;
     (void)signum;
-    stop(h->data);
+    run->interrupted = true;
+    stop(run);
 }
 
 static double ms_of(uint64_t us)
@@ -251,15 +254,17 @@ static void print_report(const struct load_run *run)
                ",\"published\":%" PRIu64 ",\"publish_errors\":%" PRIu64 ",\"delivered\":%" PRIu64
                ",\"expected\":%" PRIu64 ",\"duplicates\":%" PRIu64
                ",\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f}"
-               ",\"errors\":%" PRIu64 ",\"resets\":%" PRIu64 "}\n",
+               ",\"errors\":%" PRIu64 ",\"resets\":%" PRIu64 ",\"interrupted\":%s}\n",
                run->approach->name, run->topic, o->clients, (double)o->interval_ms / 1000.0, secs,
                drain, e->requests, rps, e->empty, empty, run->published, run->publish_errors,
                run->stats.messages, expected, run->stats.duplicates, p50, p99, max,
-               ms_of((uint64_t)rt_hist_mean(lat)), run->stats.errors, run->stats.resets);
+               ms_of((uint64_t)rt_hist_mean(lat)), run->stats.errors, run->stats.resets,
+               run->interrupted ? "true" : "false");
     } else {
         printf("load %s: %" PRIu64 " clients, interval %.3f s, topic %s\n", run->approach->name,
                o->clients, (double)o->interval_ms / 1000.0, run->topic);
-        printf("  duration    %.1f s (then %.1f s drain)\n", secs, drain);
+        printf("  duration    %.1f s (then %.1f s drain)%s\n", secs, drain,
+               run->interrupted ? ", interrupted" : "");
         printf("  requests    %" PRIu64 " (%.1f/s)\n", e->requests, rps);
         printf("  empty       %" PRIu64 " (%.1f%%)\n", e->empty, 100.0 * empty);
         printf("  published   %" PRIu64 " (%" PRIu64 " failed)\n", run->published,

@@ -153,6 +153,8 @@ int rt_hclient_init(uv_loop_t *loop, struct rt_hclient *c, struct rt_endpoint *e
  * timeout_ms = 0 means RT_CLIENT_REQUEST_TIMEOUT_MS.
  * Returns 0 (cb will run), UV_EBUSY (a request is in flight), UV_EINVAL
  * (closing, or a target with CR or LF) or UV_ENOMEM; cb does not run then.
+ * Unlike libuv's callbacks, cb can run before this returns, when the
+ * connection cannot even be attempted (out of file descriptors, say).
  */
 int rt_hclient_request(struct rt_hclient *c, const char *method, const char *target,
                        const char *content_type, const char *body, size_t body_len,

@@ -15,7 +15,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [[ -t 1 ]]; then
+    say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+    say() { printf '\n== %s\n' "$*"; }
+fi
 
 say "Starting all servers in one process (rtlab serve all --port 0)"
 "$rtlab" serve all --port 0 --trace "$work/trace.jsonl" >"$work/serve.out" 2>"$work/serve.err" &

@@ -36,7 +36,8 @@ const struct rt_approach *rt_cli_approach(const char *cmd, int argc, char **argv
         return NULL;
     }
     for (size_t i = 0; i < sizeof approaches / sizeof approaches[0]; i++) {
-        if (strcmp(argv[1], approaches[i].name) != 0) continue;
+        if (strcmp(argv[1], approaches[i].name) != 0)
+            continue;
         if (approaches[i].impl == NULL)
             fprintf(stderr, "rtlab %s: approach '%s' is not available yet\n", cmd, argv[1]);
         return approaches[i].impl;
@@ -69,7 +70,8 @@ int rt_cli_seconds(const char *cmd, const char *opt, const char *text, uint64_t 
 {
     double s;
     /* A week is far more than any run; the bound keeps ms in range. */
-    if (rt_cli_number(cmd, opt, text, 0, 7 * 24 * 3600, &s) < 0) return -1;
+    if (rt_cli_number(cmd, opt, text, 0, 7 * 24 * 3600, &s) < 0)
+        return -1;
     *ms = (uint64_t)llround(s * 1000.0);
     return 0;
 }
@@ -89,7 +91,8 @@ int rt_cli_count(const char *cmd, const char *opt, const char *text, uint64_t mi
 
 int rt_cli_name(const char *cmd, const char *opt, const char *name)
 {
-    if (rt_name_valid(name, strlen(name))) return 0;
+    if (rt_name_valid(name, strlen(name)))
+        return 0;
     fprintf(stderr, "rtlab %s: %s '%s' is not a valid name (1 to %d of A-Z a-z 0-9 _ . : / -)\n",
             cmd, opt, name, RT_NAME_MAX);
     return -1;
@@ -111,7 +114,8 @@ void rt_cli_bad_option(const char *cmd, int argc, char **argv, int ret)
 
 bool rt_json_u64(const cJSON *item, uint64_t *out)
 {
-    if (!cJSON_IsNumber(item)) return false;
+    if (!cJSON_IsNumber(item))
+        return false;
     double v = item->valuedouble;
     if (!(v >= 0 && v <= 9007199254740992.0) || v != floor(v)) /* 2^53: exact in a double */
         return false;
@@ -136,7 +140,8 @@ uint64_t rt_now_us(void)
 static void close_any(uv_handle_t *h, void *arg)
 {
     (void)arg;
-    if (!uv_is_closing(h)) uv_close(h, NULL);
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
 }
 
 void rt_cli_loop_close(uv_loop_t *loop)

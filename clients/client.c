@@ -99,7 +99,8 @@ static int parse_options(int argc, char **argv, struct client_opts *o)
             return -1;
         }
     }
-    if (bad) return -1;
+    if (bad)
+        return -1;
     if (optind < argc - 1) {
         fprintf(stderr, "rtlab client: unexpected argument '%s'\n", argv[1 + optind]);
         return -1;
@@ -121,7 +122,8 @@ static void on_sub_closed(void *sub)
 /* Stops everything; the loop then runs dry and rt_cmd_client() returns. */
 static void stop(struct client_run *run)
 {
-    if (run->stopping) return;
+    if (run->stopping)
+        return;
     run->stopping = true;
     run->approach->close(run->sub, on_sub_closed);
     uv_close((uv_handle_t *)&run->sigint, NULL);
@@ -151,7 +153,8 @@ static void on_message(void *arg, const struct rt_sub_msg *m)
         fflush(stdout); /* a pipe reader sees each message as it comes */
         free(line);
     }
-    if (run->opts.count && run->stats.messages >= run->opts.count) stop(run);
+    if (run->opts.count && run->stats.messages >= run->opts.count)
+        stop(run);
 }
 
 static void print_summary(const struct rt_sub_stats *st)
@@ -184,16 +187,22 @@ static int start(struct client_run *run)
         .arg = run,
     };
     int r = run->approach->init(&run->loop, run->sub, &cfg);
-    if (r == 0) r = uv_signal_init(&run->loop, &run->sigint);
-    if (r == 0) r = uv_signal_init(&run->loop, &run->sigterm);
-    if (r == 0) r = uv_timer_init(&run->loop, &run->deadline);
-    if (r < 0) return r;
+    if (r == 0)
+        r = uv_signal_init(&run->loop, &run->sigint);
+    if (r == 0)
+        r = uv_signal_init(&run->loop, &run->sigterm);
+    if (r == 0)
+        r = uv_timer_init(&run->loop, &run->deadline);
+    if (r < 0)
+        return r;
     run->sigint.data = run->sigterm.data = run->deadline.data = run;
     r = uv_signal_start(&run->sigint, on_signal, SIGINT);
-    if (r == 0) r = uv_signal_start(&run->sigterm, on_signal, SIGTERM);
+    if (r == 0)
+        r = uv_signal_start(&run->sigterm, on_signal, SIGTERM);
     if (r == 0 && run->opts.duration_ms)
         r = uv_timer_start(&run->deadline, on_deadline, run->opts.duration_ms, 0);
-    if (r < 0) return r;
+    if (r < 0)
+        return r;
     run->approach->start(run->sub, 0);
     return 0;
 }
@@ -205,7 +214,8 @@ int rt_cmd_client(int argc, char **argv)
         return RT_EXIT_OK;
     }
     const struct rt_approach *approach = rt_cli_approach("client", argc, argv);
-    if (approach == NULL) return RT_EXIT_USAGE;
+    if (approach == NULL)
+        return RT_EXIT_USAGE;
     struct client_run *run = calloc(1, sizeof *run);
     void *sub = calloc(1, approach->sub_size);
     if (run == NULL || sub == NULL) {

@@ -102,10 +102,14 @@ bool rt_hclient_busy(const struct rt_hclient *c)
 
 const char *rt_hclient_strerror(int err)
 {
-    if (err == 0) return "success";
-    if (err == UV_EOF) return "server closed the connection";
-    if (err == UV_ETIMEDOUT) return "timed out";
-    if (err <= RT_EMORE && err >= RT_ENOSPACE) return rt_strerror(err);
+    if (err == 0)
+        return "success";
+    if (err == UV_EOF)
+        return "server closed the connection";
+    if (err == UV_ETIMEDOUT)
+        return "timed out";
+    if (err <= RT_EMORE && err >= RT_ENOSPACE)
+        return rt_strerror(err);
     return uv_strerror(err);
 }
 
@@ -113,12 +117,14 @@ const char *rt_hclient_strerror(int err)
  * (and any name lookup) have all finished closing. */
 static void maybe_closed(struct rt_hclient *c)
 {
-    if (!c->closing || !c->timer_closed || c->state != CONN_NONE || c->closed) return;
+    if (!c->closing || !c->timer_closed || c->state != CONN_NONE || c->closed)
+        return;
     c->closed = true;
     free(c->out);
     free(c->in);
     c->out = c->in = NULL;
-    if (c->close_cb) c->close_cb(c);
+    if (c->close_cb)
+        c->close_cb(c);
 }
 
 static void on_timer_close(uv_handle_t *h)
@@ -150,7 +156,8 @@ static void reset_answer(struct rt_hclient *c)
 static void finish(struct rt_hclient *c, int err, const struct rt_hanswer *ans, bool keep)
 {
     rt_hclient_cb cb = c->cb;
-    if (cb == NULL) return;
+    if (cb == NULL)
+        return;
     c->cb = NULL;
     uv_timer_stop(&c->timer);
     c->addr_left = 0;
@@ -185,7 +192,8 @@ static bool resend_if_stale(struct rt_hclient *c, int err)
 
 static void fail(struct rt_hclient *c, int err)
 {
-    if (!resend_if_stale(c, err)) finish(c, err, NULL, false);
+    if (!resend_if_stale(c, err))
+        finish(c, err, NULL, false);
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -242,7 +250,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         maybe_closed(c);
         return;
     }
-    if (c->cb == NULL) return; /* the request timed out while we looked the name up */
+    if (c->cb == NULL)
+        return; /* the request timed out while we looked the name up */
     if (status < 0 && status != UV_EAI_CANCELED)
         finish(c, status, NULL, false);
     else if (ep->num_addrs == 0 && status == 0)
@@ -287,7 +296,8 @@ static void connect_failed(struct rt_hclient *c, int err)
 static void on_connect(uv_connect_t *req, int status)
 {
     struct rt_hclient *c = req->data;
-    if (status == UV_ECANCELED) return; /* we closed it (timeout or rt_hclient_close()) */
+    if (status == UV_ECANCELED)
+        return; /* we closed it (timeout or rt_hclient_close()) */
     if (status < 0) {
         connect_failed(c, status);
         return;
@@ -297,7 +307,8 @@ static void on_connect(uv_connect_t *req, int status)
     c->ep->preferred = c->addr_cur;
     c->addr_left = 0;
     int r = uv_tcp_nodelay(&c->tcp, 1);
-    if (r == 0) r = uv_read_start((uv_stream_t *)&c->tcp, alloc_shared, on_read);
+    if (r == 0)
+        r = uv_read_start((uv_stream_t *)&c->tcp, alloc_shared, on_read);
     if (r < 0) {
         finish(c, r, NULL, false);
         return;
@@ -329,7 +340,8 @@ static void start_connect(struct rt_hclient *c)
     c->state = CONN_CONNECTING;
     r = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&ep->addrs[c->addr_cur],
                        on_connect);
-    if (r < 0) connect_failed(c, r);
+    if (r < 0)
+        connect_failed(c, r);
 }
 
 /* ---- Writing the request ----------------------------------------------- */
@@ -338,7 +350,8 @@ static void on_write(uv_write_t *req, int status)
 {
     struct rt_hclient *c = req->data;
     c->write_pending = false;
-    if (status == UV_ECANCELED || status == 0 || c->cb == NULL) return;
+    if (status == UV_ECANCELED || status == 0 || c->cb == NULL)
+        return;
     fail(c, status);
 }
 
@@ -359,7 +372,8 @@ static void start_write(struct rt_hclient *c)
 /* Moves the request in flight one step on, whatever state we are in. */
 static void advance(struct rt_hclient *c)
 {
-    if (c->cb == NULL || c->closing) return;
+    if (c->cb == NULL || c->closing)
+        return;
     if (c->state == CONN_NONE)
         start_connect(c);
     else if (c->state == CONN_OPEN && !c->written)
@@ -383,13 +397,15 @@ static int format_request(struct rt_hclient *c, const char *method, const char *
                          "%s%s%sContent-Length: %zu\r\n\r\n",
                          method, target, c->ep->host_header, content_type ? "Content-Type: " : "",
                          content_type ? content_type : "", content_type ? "\r\n" : "", c->body_len);
-        if (n < 0) return UV_EINVAL;
+        if (n < 0)
+            return UV_EINVAL;
         if ((size_t)n < c->out_cap) {
             c->out_len = (size_t)n;
             return 0;
         }
         char *p = realloc(c->out, (size_t)n + 1);
-        if (p == NULL) return UV_ENOMEM;
+        if (p == NULL)
+            return UV_ENOMEM;
         c->out = p;
         c->out_cap = (size_t)n + 1;
     }
@@ -399,7 +415,8 @@ int rt_hclient_request(struct rt_hclient *c, const char *method, const char *tar
                        const char *content_type, const char *body, size_t body_len,
                        uint64_t timeout_ms, rt_hclient_cb cb)
 {
-    if (c->cb != NULL) return UV_EBUSY;
+    if (c->cb != NULL)
+        return UV_EBUSY;
     if (c->closing || strpbrk(target, "\r\n") || strpbrk(method, " \r\n") ||
         (content_type && strpbrk(content_type, "\r\n")) || body_len > UINT32_MAX)
         return UV_EINVAL;
@@ -407,14 +424,16 @@ int rt_hclient_request(struct rt_hclient *c, const char *method, const char *tar
     c->body = body;
     c->body_len = body ? body_len : 0;
     int r = format_request(c, method, target, content_type);
-    if (r < 0) return r;
+    if (r < 0)
+        return r;
     c->head_method = strcmp(method, "HEAD") == 0;
     c->idempotent = c->head_method || strcmp(method, "GET") == 0;
     c->retried = false;
     c->written = false;
     r = uv_timer_start(&c->timer, on_timeout,
                        timeout_ms ? timeout_ms : RT_CLIENT_REQUEST_TIMEOUT_MS, 0);
-    if (r < 0) return r;
+    if (r < 0)
+        return r;
     c->cb = cb;
     advance(c);
     return 0;
@@ -422,7 +441,8 @@ int rt_hclient_request(struct rt_hclient *c, const char *method, const char *tar
 
 void rt_hclient_close(struct rt_hclient *c, rt_hclient_close_cb close_cb)
 {
-    if (c->closing) return;
+    if (c->closing)
+        return;
     c->closing = true;
     c->close_cb = close_cb;
     finish(c, UV_ECANCELED, NULL, false);
@@ -444,7 +464,8 @@ static int take_head(struct rt_hclient *c, const struct rt_http_response *resp)
     } else if (resp->chunked) {
         c->framing = FRAME_CHUNKED;
     } else if (resp->content_length >= 0) {
-        if ((uint64_t)resp->content_length > RT_CLIENT_MAX_RESPONSE) return RT_EBODYTOOBIG;
+        if ((uint64_t)resp->content_length > RT_CLIENT_MAX_RESPONSE)
+            return RT_EBODYTOOBIG;
         c->framing = FRAME_LENGTH;
         c->content_length = (uint64_t)resp->content_length;
     } else {
@@ -467,8 +488,10 @@ static int64_t frame(struct rt_hclient *c, const char *p, size_t len)
             c->scanned = len;
             return 0;
         }
-        if (r < 0) return r;
-        if ((r = take_head(c, &resp)) < 0) return r;
+        if (r < 0)
+            return r;
+        if ((r = take_head(c, &resp)) < 0)
+            return r;
     }
     size_t body_have = len - c->head_len;
     switch (c->framing) {
@@ -479,7 +502,8 @@ static int64_t frame(struct rt_hclient *c, const char *p, size_t len)
     case FRAME_CHUNKED: {
         int64_t r =
             rt_http_chunked_scan(&c->chunked, p + c->head_len, body_have, RT_CLIENT_MAX_RESPONSE);
-        if (r == RT_EMORE) return 0;
+        if (r == RT_EMORE)
+            return 0;
         return r < 0 ? r : (int64_t)c->head_len + r;
     }
     default: /* FRAME_CLOSE: complete only at EOF, see on_read() */
@@ -514,7 +538,8 @@ static int stash(struct rt_hclient *c, const char *p, size_t n)
         while (cap < c->in_len + n)
             cap *= 2;
         char *q = realloc(c->in, cap);
-        if (q == NULL) return UV_ENOMEM;
+        if (q == NULL)
+            return UV_ENOMEM;
         c->in = q;
         c->in_cap = cap;
     }
@@ -554,7 +579,8 @@ static void feed(struct rt_hclient *c, char *p, size_t n)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct rt_hclient *c = s->data;
-    if (nread == 0 || c->state != CONN_OPEN) return;
+    if (nread == 0 || c->state != CONN_OPEN)
+        return;
     if (nread > 0 && c->cb == NULL) {
         conn_close(c); /* bytes nobody asked for: the stream is out of step */
         return;

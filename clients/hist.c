@@ -26,7 +26,8 @@
 /* Bucket index of value v (see the layout above). */
 static size_t bucket_of(uint64_t v)
 {
-    if (v < SUB_COUNT) return (size_t)v;
+    if (v < SUB_COUNT)
+        return (size_t)v;
     unsigned e = 63u - (unsigned)__builtin_clzll(v); /* v in [2^e, 2^(e+1)) */
     unsigned shift = e - SUB_BITS;
     size_t sub = (size_t)(v >> shift) & (SUB_COUNT - 1); /* the 6 bits after the top one */
@@ -57,8 +58,10 @@ void rt_hist_record(struct rt_hist *h, uint64_t v)
     h->buckets[bucket_of(v)]++;
     h->count++;
     h->sum += (double)v;
-    if (v < h->min) h->min = v;
-    if (v > h->max) h->max = v;
+    if (v < h->min)
+        h->min = v;
+    if (v > h->max)
+        h->max = v;
 }
 
 void rt_hist_merge(struct rt_hist *into, const struct rt_hist *from)
@@ -67,8 +70,10 @@ void rt_hist_merge(struct rt_hist *into, const struct rt_hist *from)
         into->buckets[i] += from->buckets[i];
     into->count += from->count;
     into->sum += from->sum;
-    if (from->min < into->min) into->min = from->min;
-    if (from->max > into->max) into->max = from->max;
+    if (from->min < into->min)
+        into->min = from->min;
+    if (from->max > into->max)
+        into->max = from->max;
 }
 
 double rt_hist_mean(const struct rt_hist *h)
@@ -85,23 +90,31 @@ double rt_hist_mean(const struct rt_hist *h)
  */
 uint64_t rt_hist_percentile(const struct rt_hist *h, double p)
 {
-    if (h->count == 0) return 0;
-    if (p < 0) p = 0;
-    if (p > 100) p = 100;
+    if (h->count == 0)
+        return 0;
+    if (p < 0)
+        p = 0;
+    if (p > 100)
+        p = 100;
     double exact = p / 100.0 * (double)h->count;
     uint64_t rank = (uint64_t)exact;
-    if ((double)rank < exact || rank == 0) rank++;
-    if (rank == 1) return h->min;
-    if (rank >= h->count) return h->max;
+    if ((double)rank < exact || rank == 0)
+        rank++;
+    if (rank == 1)
+        return h->min;
+    if (rank >= h->count)
+        return h->max;
     uint64_t seen = 0;
     size_t i = 0;
     for (; i < RT_HIST_BUCKETS; i++) {
         seen += h->buckets[i];
-        if (seen >= rank) break;
+        if (seen >= rank)
+            break;
     }
     uint64_t width;
     uint64_t mid = bucket_low(i, &width);
     mid += (width - 1) / 2;
-    if (mid < h->min) return h->min;
+    if (mid < h->min)
+        return h->min;
     return mid > h->max ? h->max : mid;
 }

@@ -42,8 +42,10 @@ static size_t skip_string(const char *p, size_t len, size_t i)
 /* Just past the value starting at p[i] (no leading whitespace). */
 static size_t skip_value(const char *p, size_t len, size_t i)
 {
-    if (i >= len) return len;
-    if (p[i] == '"') return skip_string(p, len, i);
+    if (i >= len)
+        return len;
+    if (p[i] == '"')
+        return skip_string(p, len, i);
     if (p[i] != '{' && p[i] != '[') { /* number, true, false, null */
         while (i < len && !is_ws(p[i]) && p[i] != ',' && p[i] != '}' && p[i] != ']')
             i++;
@@ -69,19 +71,24 @@ size_t rt_json_member(const char *p, size_t len, const char *key)
 {
     size_t key_len = strlen(key);
     size_t i = skip_ws(p, len, 0);
-    if (i >= len || p[i] != '{') return len;
+    if (i >= len || p[i] != '{')
+        return len;
     i++;
     for (;;) {
         i = skip_ws(p, len, i);
-        if (i >= len || p[i] != '"') return len; /* '}' or junk: not there */
+        if (i >= len || p[i] != '"')
+            return len; /* '}' or junk: not there */
         size_t k = i + 1, k_end = skip_string(p, len, i);
         bool match = k_end - k == key_len + 1 && memcmp(p + k, key, key_len) == 0;
         i = skip_ws(p, len, k_end);
-        if (i >= len || p[i] != ':') return len;
+        if (i >= len || p[i] != ':')
+            return len;
         i = skip_ws(p, len, i + 1);
-        if (match) return i;
+        if (match)
+            return i;
         i = skip_ws(p, len, skip_value(p, len, i));
-        if (i >= len || p[i] != ',') return len;
+        if (i >= len || p[i] != ',')
+            return len;
         i++;
     }
 }
@@ -89,8 +96,10 @@ size_t rt_json_member(const char *p, size_t len, const char *key)
 size_t rt_json_next_element(const char *p, size_t len, size_t *at, size_t *start)
 {
     size_t i = skip_ws(p, len, *at);
-    if (i < len && (p[i] == '[' || p[i] == ',')) i = skip_ws(p, len, i + 1);
-    if (i >= len || p[i] == ']') return 0;
+    if (i < len && (p[i] == '[' || p[i] == ','))
+        i = skip_ws(p, len, i + 1);
+    if (i >= len || p[i] == ']')
+        return 0;
     size_t end = skip_value(p, len, i);
     *start = i;
     *at = end;
@@ -107,7 +116,8 @@ size_t rt_json_minify(char *out, const char *p, size_t len)
             n += end - i;
             i = end;
         } else {
-            if (!is_ws(p[i])) out[n++] = p[i];
+            if (!is_ws(p[i]))
+                out[n++] = p[i];
             i++;
         }
     }

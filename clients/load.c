@@ -165,7 +165,8 @@ static int parse_options(int argc, char **argv, struct load_opts *o)
             return -1;
         }
     }
-    if (bad) return -1;
+    if (bad)
+        return -1;
     if (optind < argc - 1) {
         fprintf(stderr, "rtlab load: unexpected argument '%s'\n", argv[1 + optind]);
         return -1;
@@ -181,9 +182,11 @@ static int parse_options(int argc, char **argv, struct load_opts *o)
 static void raise_fd_limit(uint64_t clients)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
     rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        getrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < clients + 32)
         fprintf(stderr,
                 "rtlab load: warning: only %llu file descriptors for %" PRIu64
@@ -208,9 +211,12 @@ static void on_sub_closed(void *sub)
 
 static void stop(struct load_run *run)
 {
-    if (run->phase == PHASE_STOP) return;
-    if (run->phase == PHASE_RUN) take_snapshot(run, &run->run_end);
-    if (run->phase == PHASE_DRAIN) run->drain_ms = uv_now(&run->loop) - run->run_end.at_ms;
+    if (run->phase == PHASE_STOP)
+        return;
+    if (run->phase == PHASE_RUN)
+        take_snapshot(run, &run->run_end);
+    if (run->phase == PHASE_DRAIN)
+        run->drain_ms = uv_now(&run->loop) - run->run_end.at_ms;
     run->phase = PHASE_STOP;
     for (uint64_t i = 0; i < run->subs_started; i++)
         run->approach->close(run->subs + i * run->approach->sub_size, on_sub_closed);
@@ -304,7 +310,8 @@ static void publish_due(struct load_run *run);
 static void on_published(struct rt_hclient *http, int err, const struct rt_hanswer *ans)
 {
     struct load_run *run = http->data;
-    if (err == UV_ECANCELED) return;
+    if (err == UV_ECANCELED)
+        return;
     bool ok = err == 0 && ans->status / 100 == 2;
     if (ok)
         run->published++;
@@ -312,7 +319,8 @@ static void on_published(struct rt_hclient *http, int err, const struct rt_hansw
         run->publish_errors++;
     /* Behind schedule: catch up now. After a failure, wait for the next
      * tick instead of hammering a server that is down. */
-    if (ok && run->phase == PHASE_RUN) publish_due(run);
+    if (ok && run->phase == PHASE_RUN)
+        publish_due(run);
 }
 
 /* Sends the next message if the schedule says one is due: message k
@@ -321,12 +329,14 @@ static void publish_due(struct load_run *run)
 {
     uint64_t elapsed = uv_now(&run->loop) - run->start_ms;
     uint64_t due = (uint64_t)floor((double)elapsed * run->opts.rate / 1000.0);
-    if (run->pub_sent >= due || rt_hclient_busy(&run->pub)) return;
+    if (run->pub_sent >= due || rt_hclient_busy(&run->pub))
+        return;
     run->pub_sent++;
     int n = snprintf(run->pub_body, sizeof run->pub_body, "{\"n\":%" PRIu64 "}", run->pub_sent);
     int r = rt_hclient_request(&run->pub, "POST", run->pub_target, "application/json",
                                run->pub_body, (size_t)n, 0, on_published);
-    if (r < 0) run->publish_errors++;
+    if (r < 0)
+        run->publish_errors++;
 }
 
 static void on_pub_tick(uv_timer_t *t)
@@ -341,7 +351,8 @@ static void on_drain_check(uv_timer_t *t)
     struct load_run *run = t->data;
     bool all_in = run->stats.messages >= run->published * run->opts.clients;
     bool late = uv_now(&run->loop) >= run->drain_deadline_ms;
-    if ((all_in && !rt_hclient_busy(&run->pub)) || late) stop(run);
+    if ((all_in && !rt_hclient_busy(&run->pub)) || late)
+        stop(run);
 }
 
 /* --duration is over: stop publishing, and drain if anything was. */
@@ -377,7 +388,8 @@ static int start_run(struct load_run *run)
             .stats = &run->stats,
         };
         int r = ap->init(&run->loop, sub, &cfg);
-        if (r < 0) return r;
+        if (r < 0)
+            return r;
         run->subs_started++;
         uint64_t phase = run->opts.interval_ms ? rt_rng_below(&run->rng, run->opts.interval_ms) : 0;
         ap->start(sub, phase);
@@ -398,7 +410,8 @@ static void probe(struct load_run *run, uint64_t since);
 static void on_probe(struct rt_hclient *http, int err, const struct rt_hanswer *ans)
 {
     struct load_run *run = http->data;
-    if (run->phase != PHASE_PROBE) return;
+    if (run->phase != PHASE_PROBE)
+        return;
     cJSON *root = NULL;
     uint64_t next = 0;
     if (err == 0 && ans->status == 204) {
@@ -410,7 +423,8 @@ static void on_probe(struct rt_hclient *http, int err, const struct rt_hanswer *
         }
         return;
     }
-    if (err == 0 && ans->status == 200) root = cJSON_ParseWithLength(ans->body, ans->body_len);
+    if (err == 0 && ans->status == 200)
+        root = cJSON_ParseWithLength(ans->body, ans->body_len);
     if (rt_json_u64(cJSON_GetObjectItemCaseSensitive(root, "next"), &next) && next > run->head) {
         cJSON_Delete(root);
         probe(run, next);
@@ -447,13 +461,20 @@ static void probe(struct load_run *run, uint64_t since)
 static int init_handles(struct load_run *run)
 {
     int r = rt_hclient_init(&run->loop, &run->pub, &run->ep);
-    if (r == 0) r = uv_timer_init(&run->loop, &run->pub_timer);
-    if (r == 0) r = uv_timer_init(&run->loop, &run->progress_timer);
-    if (r == 0) r = uv_timer_init(&run->loop, &run->phase_timer);
-    if (r == 0) r = uv_signal_init(&run->loop, &run->sigint);
-    if (r == 0) r = uv_signal_init(&run->loop, &run->sigterm);
-    if (r == 0) r = uv_signal_start(&run->sigint, on_signal, SIGINT);
-    if (r == 0) r = uv_signal_start(&run->sigterm, on_signal, SIGTERM);
+    if (r == 0)
+        r = uv_timer_init(&run->loop, &run->pub_timer);
+    if (r == 0)
+        r = uv_timer_init(&run->loop, &run->progress_timer);
+    if (r == 0)
+        r = uv_timer_init(&run->loop, &run->phase_timer);
+    if (r == 0)
+        r = uv_signal_init(&run->loop, &run->sigint);
+    if (r == 0)
+        r = uv_signal_init(&run->loop, &run->sigterm);
+    if (r == 0)
+        r = uv_signal_start(&run->sigint, on_signal, SIGINT);
+    if (r == 0)
+        r = uv_signal_start(&run->sigterm, on_signal, SIGTERM);
     run->pub.data = run->pub_timer.data = run->progress_timer.data = run;
     run->phase_timer.data = run->sigint.data = run->sigterm.data = run;
     return r;
@@ -488,7 +509,8 @@ static int run_load(struct load_run *run)
         uv_run(&run->loop, UV_RUN_DEFAULT);
     }
     rt_cli_loop_close(&run->loop);
-    if (run->exit_code == RT_EXIT_OK) print_report(run);
+    if (run->exit_code == RT_EXIT_OK)
+        print_report(run);
     return run->exit_code;
 }
 
@@ -499,7 +521,8 @@ int rt_cmd_load(int argc, char **argv)
         return RT_EXIT_OK;
     }
     const struct rt_approach *approach = rt_cli_approach("load", argc, argv);
-    if (approach == NULL) return RT_EXIT_USAGE;
+    if (approach == NULL)
+        return RT_EXIT_USAGE;
     struct load_run *run = calloc(1, sizeof *run);
     if (run == NULL) {
         fprintf(stderr, "rtlab load: out of memory\n");

@@ -96,7 +96,8 @@ static void on_answer(struct rt_hclient *http, int err, const struct rt_hanswer 
         run->code = RT_EXIT_FAIL;
     } else if (ans->status / 100 == 2) {
         fwrite(ans->body, 1, ans->body_len, stdout);
-        if (ans->body_len == 0 || ans->body[ans->body_len - 1] != '\n') putchar('\n');
+        if (ans->body_len == 0 || ans->body[ans->body_len - 1] != '\n')
+            putchar('\n');
         run->code = RT_EXIT_OK;
     } else {
         fprintf(stderr, "rtlab publish: the server answered %d %s: %.*s\n", ans->status,
@@ -138,7 +139,8 @@ int rt_cmd_publish(int argc, char **argv)
 {
     struct publish_opts o;
     int p = parse_options(argc, argv, &o);
-    if (p != 0) return p > 0 ? RT_EXIT_OK : RT_EXIT_USAGE;
+    if (p != 0)
+        return p > 0 ? RT_EXIT_OK : RT_EXIT_USAGE;
     struct rt_endpoint *ep = malloc(sizeof *ep);
     if (ep == NULL) {
         fprintf(stderr, "rtlab publish: out of memory\n");

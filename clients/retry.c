@@ -64,7 +64,8 @@ uint64_t rt_backoff_ceiling(const struct rt_backoff *b)
 uint64_t rt_backoff_next(struct rt_backoff *b)
 {
     uint64_t ceiling = rt_backoff_ceiling(b);
-    if (b->attempt < UINT32_MAX) b->attempt++;
+    if (b->attempt < UINT32_MAX)
+        b->attempt++;
     return rt_rng_below(&b->rng, ceiling + 1); /* inclusive: [0, ceiling] */
 }
 

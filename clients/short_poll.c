@@ -135,7 +135,8 @@ static int take_messages(struct short_sub *s, const cJSON *messages, const char 
         st->messages++;
         if (rt_json_u64(cJSON_GetObjectItemCaseSensitive(m, "ts"), &msg.ts_us))
             rt_hist_record(&st->latency, now > msg.ts_us ? now - msg.ts_us : 0);
-        if (s->cfg.on_message) s->cfg.on_message(s->cfg.arg, &msg);
+        if (s->cfg.on_message)
+            s->cfg.on_message(s->cfg.arg, &msg);
         if (s->closing) /* the callback had enough */
             return 0;
     }
@@ -170,7 +171,8 @@ static const char *take_batch(struct short_sub *s, const char *body, size_t len,
 static void on_answer(struct rt_hclient *http, int err, const struct rt_hanswer *ans)
 {
     struct short_sub *s = http->data;
-    if (s->closing) return;
+    if (s->closing)
+        return;
     if (err < 0) {
         retry_later(s, "%s", rt_hclient_strerror(err));
         return;
@@ -180,7 +182,8 @@ static void on_answer(struct rt_hclient *http, int err, const struct rt_hanswer 
         s->cfg.stats->empty++;
     } else if (ans->status == 200) {
         const char *bad = take_batch(s, ans->body, ans->body_len, &full);
-        if (s->closing) return;
+        if (s->closing)
+            return;
         if (bad) {
             retry_later(s, "bad answer: %s", bad);
             return;
@@ -203,7 +206,8 @@ static void poll_now(struct short_sub *s)
              s->cfg.topic, s->since);
     s->cfg.stats->requests++;
     int r = rt_hclient_request(&s->http, "GET", target, NULL, NULL, 0, 0, on_answer);
-    if (r < 0) retry_later(s, "cannot send the request: %s", rt_hclient_strerror(r));
+    if (r < 0)
+        retry_later(s, "cannot send the request: %s", rt_hclient_strerror(r));
 }
 
 static void on_due(uv_timer_t *t)
@@ -218,8 +222,10 @@ static int short_init(uv_loop_t *loop, void *sub, const struct rt_sub_config *cf
     struct short_sub *s = sub;
     /* uv_timer_init() cannot fail, so the first init never leaks the other. */
     int r = uv_timer_init(loop, &s->timer);
-    if (r == 0) r = rt_hclient_init(loop, &s->http, cfg->ep);
-    if (r < 0) return r;
+    if (r == 0)
+        r = rt_hclient_init(loop, &s->http, cfg->ep);
+    if (r < 0)
+        return r;
     s->http.data = s;
     s->timer.data = s;
     s->cfg = *cfg;
@@ -237,7 +243,8 @@ static void short_start(void *sub, uint64_t delay_ms)
 
 static void on_part_closed(struct short_sub *s)
 {
-    if (--s->closes_left == 0 && s->close_cb) s->close_cb(s);
+    if (--s->closes_left == 0 && s->close_cb)
+        s->close_cb(s);
 }
 
 static void on_http_closed(struct rt_hclient *http)
@@ -253,7 +260,8 @@ static void on_timer_closed(uv_handle_t *h)
 static void short_close(void *sub, void (*cb)(void *sub))
 {
     struct short_sub *s = sub;
-    if (s->closing) return;
+    if (s->closing)
+        return;
     s->closing = true;
     s->close_cb = cb;
     s->closes_left = 2;

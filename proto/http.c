@@ -66,9 +66,12 @@ static bool is_digit(char c)
 
 static int hex_value(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
@@ -83,9 +86,11 @@ static char lower(char c)
  * first: most header names differ in length from the ones we look for. */
 static bool ieq(const char *s, size_t len, const char *lit, size_t lit_len)
 {
-    if (len != lit_len) return false;
+    if (len != lit_len)
+        return false;
     for (size_t i = 0; i < len; i++) {
-        if (lower(s[i]) != lower(lit[i])) return false;
+        if (lower(s[i]) != lower(lit[i]))
+            return false;
     }
     return true;
 }
@@ -123,14 +128,16 @@ static int find_head_end(const char *buf, size_t len, size_t prev_len, size_t ma
     size_t i = prev_len > 2 ? prev_len - 2 : 0;
     while (i < lim) {
         const char *lf = memchr(buf + i, '\n', lim - i);
-        if (lf == NULL) break;
+        if (lf == NULL)
+            break;
         i = (size_t)(lf - buf) + 1; /* the byte after the LF */
         if (i < lim && buf[i] == '\n') {
             *end = i + 1;
             return 0;
         }
         if (i + 1 < lim && buf[i] == '\r') {
-            if (buf[i + 1] != '\n') return RT_EBADREQ;
+            if (buf[i + 1] != '\n')
+                return RT_EBADREQ;
             *end = i + 2;
             return 0;
         }
@@ -150,7 +157,8 @@ static int find_head_end(const char *buf, size_t len, size_t prev_len, size_t ma
  * A CR is never the head's last byte (that is an LF), so p[1] is there. */
 static const char *eat_eol(const char *p)
 {
-    if (*p == '\r') p++;
+    if (*p == '\r')
+        p++;
     return *p == '\n' ? p + 1 : NULL;
 }
 
@@ -166,7 +174,8 @@ static int parse_version(const char *p, int *minor)
     if (!(p[0] == 'H' && p[1] == 'T' && p[2] == 'T' && p[3] == 'P' && p[4] == '/' &&
           is_digit(p[5]) && p[6] == '.' && is_digit(p[7])))
         return RT_EBADREQ;
-    if (p[5] != '1') return RT_EVERSION;
+    if (p[5] != '1')
+        return RT_EVERSION;
     *minor = p[7] == '0' ? 0 : 1;
     return 0;
 }
@@ -179,7 +188,8 @@ static const char *parse_header_line(const char *p, struct rt_http_header *h)
     const char *name = p;
     while (is_tchar((unsigned char)*p))
         p++;
-    if (p == name || *p != ':') return NULL;
+    if (p == name || *p != ':')
+        return NULL;
     h->name = name;
     h->name_len = (size_t)(p - name);
 
@@ -188,7 +198,8 @@ static const char *parse_header_line(const char *p, struct rt_http_header *h)
         p++;
     const char *value = p, *value_end = p;
     for (; is_field_byte((unsigned char)*p); p++) {
-        if (!is_ows(*p)) value_end = p + 1;
+        if (!is_ows(*p))
+            value_end = p + 1;
     }
     h->value = value;
     h->value_len = (size_t)(value_end - value);
@@ -200,9 +211,11 @@ static int parse_headers(const char *p, struct rt_http_header *hs, size_t *num)
 {
     size_t n = 0;
     while (!is_blank_line(p)) {
-        if (n == RT_HTTP_MAX_HEADERS) return RT_EBADREQ;
+        if (n == RT_HTTP_MAX_HEADERS)
+            return RT_EBADREQ;
         p = parse_header_line(p, &hs[n++]);
-        if (p == NULL) return RT_EBADREQ;
+        if (p == NULL)
+            return RT_EBADREQ;
     }
     *num = n;
     return 0;
@@ -235,8 +248,10 @@ static int add_content_length(struct framing *f, const char *v, size_t len)
         size_t a = i, b = j;
         trim_ows(v, &a, &b);
         uint64_t x;
-        if (rt_parse_u64(v + a, b - a, &x) != 0) return RT_EBADREQ;
-        if (f->has_cl && x != f->cl) return RT_EBADREQ;
+        if (rt_parse_u64(v + a, b - a, &x) != 0)
+            return RT_EBADREQ;
+        if (f->has_cl && x != f->cl)
+            return RT_EBADREQ;
         f->has_cl = true;
         f->cl = x;
         i = j + 1;
@@ -250,7 +265,8 @@ static int scan_framing(const struct rt_http_header *hs, size_t n, struct framin
     for (size_t i = 0; i < n; i++) {
         const struct rt_http_header *h = &hs[i];
         if (IEQ(h->name, h->name_len, "content-length")) {
-            if (add_content_length(f, h->value, h->value_len) != 0) return RT_EBADREQ;
+            if (add_content_length(f, h->value, h->value_len) != 0)
+                return RT_EBADREQ;
         } else if (IEQ(h->name, h->name_len, "transfer-encoding")) {
             f->te_count++;
             f->te_chunked = IEQ(h->value, h->value_len, "chunked");
@@ -268,7 +284,8 @@ static int scan_framing(const struct rt_http_header *hs, size_t n, struct framin
  * only when the peer asked for "keep-alive". */
 static bool keep_alive(const struct framing *f, int minor)
 {
-    if (f->conn_close) return false;
+    if (f->conn_close)
+        return false;
     return minor >= 1 || f->conn_keep_alive;
 }
 
@@ -287,21 +304,26 @@ static int parse_request_line(const char *p, struct rt_http_request *req, const 
     const char *method = p;
     while (is_tchar((unsigned char)*p))
         p++;
-    if (p == method || *p != ' ') return RT_EBADREQ;
+    if (p == method || *p != ' ')
+        return RT_EBADREQ;
     req->method = method;
     req->method_len = (size_t)(p - method);
 
     const char *target = ++p, *q = NULL;
     for (; (unsigned char)*p > 0x20 && *p != 0x7f; p++) {
-        if (*p == '?' && q == NULL) q = p;
+        if (*p == '?' && q == NULL)
+            q = p;
     }
-    if (p == target || *p != ' ') return RT_EBADREQ;
+    if (p == target || *p != ' ')
+        return RT_EBADREQ;
     const char *target_end = p++;
 
     int rc = parse_version(p, &req->minor_version);
-    if (rc != 0) return rc;
+    if (rc != 0)
+        return rc;
     *next = eat_eol(p + 8);
-    if (*next == NULL || *target != '/') return RT_EBADREQ;
+    if (*next == NULL || *target != '/')
+        return RT_EBADREQ;
 
     req->path = target;
     req->path_len = (size_t)((q != NULL ? q : target_end) - target);
@@ -313,21 +335,29 @@ static int parse_request_line(const char *p, struct rt_http_request *req, const 
 int rt_http_request_parse(struct rt_http_request *req, const char *buf, size_t len, size_t prev_len,
                           size_t max_head, uint64_t max_body)
 {
-    if (max_head > INT_MAX) max_head = INT_MAX; /* head_len is returned as an int */
+    if (max_head > INT_MAX)
+        max_head = INT_MAX; /* head_len is returned as an int */
     size_t end;
     int rc = find_head_end(buf, len, prev_len, max_head, &end);
-    if (rc != 0) return rc;
+    if (rc != 0)
+        return rc;
     const char *p;
     rc = parse_request_line(buf, req, &p);
-    if (rc != 0) return rc;
+    if (rc != 0)
+        return rc;
     rc = parse_headers(p, req->headers, &req->num_headers);
-    if (rc != 0) return rc;
+    if (rc != 0)
+        return rc;
 
     struct framing f;
-    if (scan_framing(req->headers, req->num_headers, &f) != 0) return RT_EBADREQ;
-    if (f.has_cl && f.te_count > 0) return RT_EBADREQ;
-    if (f.te_count > 0 && !(f.te_count == 1 && f.te_chunked)) return RT_ENOTIMPL;
-    if (f.has_cl && f.cl > max_body) return RT_EBODYTOOBIG;
+    if (scan_framing(req->headers, req->num_headers, &f) != 0)
+        return RT_EBADREQ;
+    if (f.has_cl && f.te_count > 0)
+        return RT_EBADREQ;
+    if (f.te_count > 0 && !(f.te_count == 1 && f.te_chunked))
+        return RT_ENOTIMPL;
+    if (f.has_cl && f.cl > max_body)
+        return RT_EBODYTOOBIG;
 
     req->head_len = end;
     req->content_length = f.has_cl ? f.cl : 0;
@@ -344,7 +374,8 @@ const struct rt_http_header *rt_http_header_find(const struct rt_http_header *he
 {
     size_t name_len = strlen(name);
     for (size_t i = 0; i < num_headers; i++) {
-        if (ieq(headers[i].name, headers[i].name_len, name, name_len)) return &headers[i];
+        if (ieq(headers[i].name, headers[i].name_len, name, name_len))
+            return &headers[i];
     }
     return NULL;
 }
@@ -358,7 +389,8 @@ bool rt_http_token_list_has(const char *value, size_t value_len, const char *tok
             j++;
         size_t a = i, b = j;
         trim_ows(value, &a, &b);
-        if (b > a && ieq(value + a, b - a, token, token_len)) return true;
+        if (b > a && ieq(value + a, b - a, token, token_len))
+            return true;
         i = j + 1;
     }
     return false;
@@ -409,7 +441,8 @@ static int chunk_begin(struct rt_http_chunked *d, uint64_t max_body)
         d->state = CH_TRAILER_START;
         return 0;
     }
-    if (d->body_len > max_body || d->chunk_left > max_body - d->body_len) return RT_EBODYTOOBIG;
+    if (d->body_len > max_body || d->chunk_left > max_body - d->body_len)
+        return RT_EBODYTOOBIG;
     d->state = CH_DATA;
     return 0;
 }
@@ -428,12 +461,14 @@ static int chunk_size_byte(struct rt_http_chunked *d, char c, uint64_t max_body)
 {
     int v = hex_value(c);
     if (v >= 0) {
-        if (d->state == CH_SIZE_WS || d->chunk_left > (UINT64_MAX >> 4)) return RT_EBADREQ;
+        if (d->state == CH_SIZE_WS || d->chunk_left > (UINT64_MAX >> 4))
+            return RT_EBADREQ;
         d->chunk_left = d->chunk_left << 4 | (uint64_t)v;
         d->state = CH_SIZE;
         return 0;
     }
-    if (d->state == CH_SIZE_FIRST) return RT_EBADREQ;
+    if (d->state == CH_SIZE_FIRST)
+        return RT_EBADREQ;
     if (is_ows(c)) {
         d->state = CH_SIZE_WS;
         return 0;
@@ -458,13 +493,15 @@ static int chunked_step(struct rt_http_chunked *d, char c, uint64_t max_body)
     case CH_SIZE_LF:
         return c == '\n' ? chunk_begin(d, max_body) : RT_EBADREQ;
     case CH_DATA_CR:
-        if (c != '\r' && c != '\n') return RT_EBADREQ;
+        if (c != '\r' && c != '\n')
+            return RT_EBADREQ;
         d->state = c == '\r' ? CH_DATA_LF : CH_SIZE_FIRST;
         return 0;
     case CH_DATA_LF:
     case CH_TRAILER_LF:
     case CH_END_LF:
-        if (c != '\n') return RT_EBADREQ; /* a bare CR */
+        if (c != '\n')
+            return RT_EBADREQ; /* a bare CR */
         d->state = d->state == CH_DATA_LF      ? CH_SIZE_FIRST
                    : d->state == CH_TRAILER_LF ? CH_TRAILER_START
                                                : CH_DONE;
@@ -490,11 +527,13 @@ int64_t rt_http_chunked_scan(struct rt_http_chunked *d, const char *buf, size_t 
     while (i < len && d->state != CH_DONE) {
         if (d->state == CH_DATA) {
             size_t take = len - i;
-            if (d->chunk_left < take) take = (size_t)d->chunk_left;
+            if (d->chunk_left < take)
+                take = (size_t)d->chunk_left;
             i += take;
             d->chunk_left -= take;
             d->body_len += take;
-            if (d->chunk_left == 0) d->state = CH_DATA_CR;
+            if (d->chunk_left == 0)
+                d->state = CH_DATA_CR;
             continue;
         }
         int rc = chunked_step(d, buf[i], max_body);
@@ -521,14 +560,18 @@ size_t rt_http_chunked_decode(char *buf, size_t len)
             r++;
         }
         const char *lf = memchr(buf + r, '\n', len - r); /* past any extension */
-        if (lf == NULL) break;
+        if (lf == NULL)
+            break;
         r = (size_t)(lf - buf) + 1;
-        if (size == 0 || size > len - r) break;
+        if (size == 0 || size > len - r)
+            break;
         memmove(buf + w, buf + r, (size_t)size);
         w += (size_t)size;
         r += (size_t)size;
-        if (r < len && buf[r] == '\r') r++;
-        if (r < len && buf[r] == '\n') r++;
+        if (r < len && buf[r] == '\r')
+            r++;
+        if (r < len && buf[r] == '\n')
+            r++;
     }
     return w;
 }
@@ -621,7 +664,8 @@ static void put_u64(struct wbuf *w, uint64_t v)
 int rt_http_response_head(char *out, size_t cap, const struct rt_http_head_out *h)
 {
     assert(h->status >= 100 && h->status <= 999); /* our own code picks it */
-    if (cap > INT_MAX) cap = INT_MAX;
+    if (cap > INT_MAX)
+        cap = INT_MAX;
     struct wbuf w = {out, out + cap, false};
 
     PUT_LIT(&w, "HTTP/1.1 ");
@@ -645,8 +689,10 @@ int rt_http_response_head(char *out, size_t cap, const struct rt_http_head_out *
         put_u64(&w, (uint64_t)h->content_length);
         PUT_LIT(&w, "\r\n");
     }
-    if (h->close) PUT_LIT(&w, "Connection: close\r\n");
-    if (h->extra != NULL) put_str(&w, h->extra);
+    if (h->close)
+        PUT_LIT(&w, "Connection: close\r\n");
+    if (h->extra != NULL)
+        put_str(&w, h->extra);
     PUT_LIT(&w, "\r\n");
     return w.full ? RT_ENOSPACE : (int)(w.p - out);
 }
@@ -678,8 +724,10 @@ void rt_http_date(char out[30], int64_t t)
     static const char wdays[] = "ThuFriSatSunMonTueWed";
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     /* The format has room for years 1970..9999 only. */
-    if (t < 0) t = 0;
-    if (t > 253402300799) t = 253402300799;
+    if (t < 0)
+        t = 0;
+    if (t > 253402300799)
+        t = 253402300799;
     int64_t days = t / 86400, secs = t % 86400;
     int year, month, day;
     civil_from_days(days, &year, &month, &day);
@@ -704,18 +752,22 @@ void rt_http_date(char out[30], int64_t t)
  * both. Sets *next to the first header line. */
 static int parse_status_line(const char *p, struct rt_http_response *resp, const char **next)
 {
-    if (parse_version(p, &resp->minor_version) != 0) return RT_EBADRESP;
+    if (parse_version(p, &resp->minor_version) != 0)
+        return RT_EBADRESP;
     p += 8;
-    if (!(p[0] == ' ' && is_digit(p[1]) && is_digit(p[2]) && is_digit(p[3]))) return RT_EBADRESP;
+    if (!(p[0] == ' ' && is_digit(p[1]) && is_digit(p[2]) && is_digit(p[3])))
+        return RT_EBADRESP;
     int status = (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0');
-    if (status < 100) return RT_EBADRESP;
+    if (status < 100)
+        return RT_EBADRESP;
     p += 4;
     if (*p == ' ') {
         while (is_field_byte((unsigned char)*p))
             p++;
     }
     *next = eat_eol(p);
-    if (*next == NULL) return RT_EBADRESP;
+    if (*next == NULL)
+        return RT_EBADRESP;
     resp->status = status;
     return 0;
 }
@@ -723,21 +775,28 @@ static int parse_status_line(const char *p, struct rt_http_response *resp, const
 int rt_http_response_parse(struct rt_http_response *resp, const char *buf, size_t len,
                            size_t prev_len, size_t max_head)
 {
-    if (max_head > INT_MAX) max_head = INT_MAX;
+    if (max_head > INT_MAX)
+        max_head = INT_MAX;
     size_t end;
     int rc = find_head_end(buf, len, prev_len, max_head, &end);
-    if (rc != 0) return rc == RT_EBADREQ ? RT_EBADRESP : rc;
+    if (rc != 0)
+        return rc == RT_EBADREQ ? RT_EBADRESP : rc;
     const char *p;
-    if (parse_status_line(buf, resp, &p) != 0) return RT_EBADRESP;
-    if (parse_headers(p, resp->headers, &resp->num_headers) != 0) return RT_EBADRESP;
+    if (parse_status_line(buf, resp, &p) != 0)
+        return RT_EBADRESP;
+    if (parse_headers(p, resp->headers, &resp->num_headers) != 0)
+        return RT_EBADRESP;
 
     /* A response with both Content-Length and Transfer-Encoding is legal
      * (TE wins) but a sign of trouble; a client of ours only ever talks to
      * our servers, so it refuses those, and codings other than chunked. */
     struct framing f;
-    if (scan_framing(resp->headers, resp->num_headers, &f) != 0) return RT_EBADRESP;
-    if (f.te_count > 0 && (f.has_cl || f.te_count != 1 || !f.te_chunked)) return RT_EBADRESP;
-    if (f.has_cl && f.cl > INT64_MAX) return RT_EBADRESP;
+    if (scan_framing(resp->headers, resp->num_headers, &f) != 0)
+        return RT_EBADRESP;
+    if (f.te_count > 0 && (f.has_cl || f.te_count != 1 || !f.te_chunked))
+        return RT_EBADRESP;
+    if (f.has_cl && f.cl > INT64_MAX)
+        return RT_EBADRESP;
 
     resp->head_len = end;
     resp->content_length = f.has_cl ? (int64_t)f.cl : -1;
@@ -748,7 +807,8 @@ int rt_http_response_parse(struct rt_http_response *resp, const char *buf, size_
 
 bool rt_http_response_bodyless(const char *method, int status)
 {
-    if (method != NULL && strcmp(method, "HEAD") == 0) return true;
+    if (method != NULL && strcmp(method, "HEAD") == 0)
+        return true;
     return (status >= 100 && status < 200) || status == 204 || status == 304;
 }
 
@@ -767,12 +827,14 @@ static bool is_host_char(char c)
 static const char *parse_scheme(struct rt_url *url, const char *text)
 {
     const char *sep = strstr(text, "://");
-    if (sep == NULL || sep == text || (size_t)(sep - text) >= sizeof(url->scheme)) return NULL;
+    if (sep == NULL || sep == text || (size_t)(sep - text) >= sizeof(url->scheme))
+        return NULL;
     size_t n = (size_t)(sep - text);
     for (size_t i = 0; i < n; i++)
         url->scheme[i] = lower(text[i]);
     url->scheme[n] = '\0';
-    if (strcmp(url->scheme, "http") != 0 && strcmp(url->scheme, "ws") != 0) return NULL;
+    if (strcmp(url->scheme, "http") != 0 && strcmp(url->scheme, "ws") != 0)
+        return NULL;
     return sep + 3;
 }
 
@@ -785,7 +847,8 @@ static const char *parse_authority(struct rt_url *url, const char *p)
         h = ++p;
         while (hex_value(*p) >= 0 || *p == ':' || *p == '.')
             p++;
-        if (*p != ']') return NULL;
+        if (*p != ']')
+            return NULL;
         hend = p++;
     } else {
         while (is_host_char(*p))
@@ -793,7 +856,8 @@ static const char *parse_authority(struct rt_url *url, const char *p)
         hend = p;
     }
     size_t n = (size_t)(hend - h);
-    if (n == 0 || n >= sizeof(url->host)) return NULL;
+    if (n == 0 || n >= sizeof(url->host))
+        return NULL;
     memcpy(url->host, h, n);
     url->host[n] = '\0';
 
@@ -803,7 +867,8 @@ static const char *parse_authority(struct rt_url *url, const char *p)
         const char *digits = ++p;
         while (*p >= '0' && *p <= '9' && p - digits < 5)
             port = port * 10 + (uint32_t)(*p++ - '0');
-        if (p == digits || port == 0 || port > 65535) return NULL;
+        if (p == digits || port == 0 || port > 65535)
+            return NULL;
         url->port = (uint16_t)port;
     }
     return p;
@@ -812,16 +877,21 @@ static const char *parse_authority(struct rt_url *url, const char *p)
 int rt_url_parse(struct rt_url *url, const char *text)
 {
     const char *p = parse_scheme(url, text);
-    if (p != NULL) p = parse_authority(url, p);
-    if (p == NULL || (*p != '\0' && *p != '/' && *p != '?' && *p != '#')) return RT_EBADURL;
+    if (p != NULL)
+        p = parse_authority(url, p);
+    if (p == NULL || (*p != '\0' && *p != '/' && *p != '?' && *p != '#'))
+        return RT_EBADURL;
 
     /* The path and query, without any fragment (it never goes on the wire). */
     size_t n = strcspn(p, "#"), at = 0;
-    if (*p != '/') url->path[at++] = '/';
-    if (at + n >= sizeof(url->path)) return RT_EBADURL;
+    if (*p != '/')
+        url->path[at++] = '/';
+    if (at + n >= sizeof(url->path))
+        return RT_EBADURL;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (c <= 0x20 || c == 0x7f) return RT_EBADURL;
+        if (c <= 0x20 || c == 0x7f)
+            return RT_EBADURL;
         url->path[at++] = (char)c;
     }
     url->path[at] = '\0';
@@ -833,9 +903,12 @@ int rt_url_parse(struct rt_url *url, const char *text)
 static int decode_char(const char *s, size_t len, size_t *i)
 {
     char c = s[(*i)++];
-    if (c == '+') return ' ';
-    if (c != '%') return (unsigned char)c;
-    if (len - *i < 2 || hex_value(s[*i]) < 0 || hex_value(s[*i + 1]) < 0) return -1;
+    if (c == '+')
+        return ' ';
+    if (c != '%')
+        return (unsigned char)c;
+    if (len - *i < 2 || hex_value(s[*i]) < 0 || hex_value(s[*i + 1]) < 0)
+        return -1;
     int v = hex_value(s[*i]) << 4 | hex_value(s[*i + 1]);
     *i += 2;
     return v;
@@ -847,7 +920,8 @@ static bool key_matches(const char *s, size_t len, const char *key)
     size_t i = 0, k = 0;
     while (i < len) {
         int c = decode_char(s, len, &i);
-        if (c < 0 || key[k] == '\0' || (unsigned char)key[k] != c) return false;
+        if (c < 0 || key[k] == '\0' || (unsigned char)key[k] != c)
+            return false;
         k++;
     }
     return key[k] == '\0';
@@ -858,11 +932,14 @@ static int decode_value(const char *s, size_t len, char *out, size_t cap)
     size_t i = 0, n = 0;
     while (i < len) {
         int c = decode_char(s, len, &i);
-        if (c <= 0) return RT_EBADREQ; /* a bad escape, or a NUL that C strings cannot hold */
-        if (n + 1 >= cap) return RT_ENOSPACE;
+        if (c <= 0)
+            return RT_EBADREQ; /* a bad escape, or a NUL that C strings cannot hold */
+        if (n + 1 >= cap)
+            return RT_ENOSPACE;
         out[n++] = (char)c;
     }
-    if (cap == 0 || n > INT_MAX) return RT_ENOSPACE;
+    if (cap == 0 || n > INT_MAX)
+        return RT_ENOSPACE;
     out[n] = '\0';
     return (int)n;
 }
@@ -888,12 +965,15 @@ int rt_query_get(const char *query, size_t query_len, const char *key, char *out
 
 int rt_parse_u64(const char *s, size_t len, uint64_t *out)
 {
-    if (len == 0) return RT_EBADREQ;
+    if (len == 0)
+        return RT_EBADREQ;
     uint64_t v = 0;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') return RT_EBADREQ;
+        if (s[i] < '0' || s[i] > '9')
+            return RT_EBADREQ;
         uint64_t d = (uint64_t)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10) return RT_EBADREQ;
+        if (v > (UINT64_MAX - d) / 10)
+            return RT_EBADREQ;
         v = v * 10 + d;
     }
     *out = v;

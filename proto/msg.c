@@ -18,12 +18,14 @@
 
 bool rt_name_valid(const char *name, size_t len)
 {
-    if (len == 0 || len > RT_NAME_MAX) return false;
+    if (len == 0 || len > RT_NAME_MAX)
+        return false;
     for (size_t i = 0; i < len; i++) {
         char c = name[i];
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '_' || c == '.' || c == ':' || c == '/' || c == '-';
-        if (!ok) return false;
+        if (!ok)
+            return false;
     }
     return true;
 }
@@ -49,7 +51,8 @@ static bool json_bytes_ok(const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (in_string) {
-            if (c < 0x20) return false;
+            if (c < 0x20)
+                return false;
             if (escaped)
                 escaped = false;
             else if (c == '\\')
@@ -67,14 +70,17 @@ static bool json_bytes_ok(const char *s, size_t len)
 
 bool rt_json_valid(const char *data, size_t len)
 {
-    if (data == NULL || len == 0 || !json_bytes_ok(data, len)) return false;
+    if (data == NULL || len == 0 || !json_bytes_ok(data, len))
+        return false;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, false);
-    if (root == NULL) return false;
+    if (root == NULL)
+        return false;
     cJSON_Delete(root);
     /* cJSON stops right after the value; only whitespace may follow it. */
     for (const char *p = end; p < data + len; p++) {
-        if (!is_json_ws(*p)) return false;
+        if (!is_json_ws(*p))
+            return false;
     }
     return true;
 }
@@ -95,7 +101,8 @@ static size_t u64_len(uint64_t v)
 
 static char *put(char *p, const char *s, size_t n)
 {
-    if (n == 0) return p; /* s may be NULL then, which memcpy does not allow */
+    if (n == 0)
+        return p; /* s may be NULL then, which memcpy does not allow */
     memcpy(p, s, n);
     return p + n;
 }
@@ -121,7 +128,8 @@ size_t rt_msg_json_len(const struct rt_msg_view *m)
 int rt_msg_json(char *out, size_t cap, const struct rt_msg_view *m)
 {
     size_t n = rt_msg_json_len(m);
-    if (n > cap || n > INT_MAX) return RT_ENOSPACE;
+    if (n > cap || n > INT_MAX)
+        return RT_ENOSPACE;
     char *p = out;
     p = put(p, "{\"id\":", LIT_LEN("{\"id\":"));
     p = put_u64(p, m->id);

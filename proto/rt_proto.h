@@ -28,17 +28,17 @@
 /* ---- Errors ------------------------------------------------------------ */
 
 enum {
-    RT_EMORE = -30001,      /* input ends before the unit does: read more */
-    RT_EBADREQ = -30002,    /* malformed HTTP message (400) */
+    RT_EMORE = -30001,       /* input ends before the unit does: read more */
+    RT_EBADREQ = -30002,     /* malformed HTTP message (400) */
     RT_EHEADTOOBIG = -30003, /* request line + headers over the limit (431) */
     RT_EBODYTOOBIG = -30004, /* body over the limit (413) */
-    RT_ENOTIMPL = -30005,   /* a Transfer-Encoding we do not implement (501) */
-    RT_EVERSION = -30006,   /* HTTP major version other than 1 (505) */
-    RT_EBADRESP = -30007,   /* malformed HTTP response (client side) */
-    RT_EBADURL = -30008,    /* URL we cannot use */
-    RT_EBADJSON = -30009,   /* not a JSON value */
-    RT_EBADNAME = -30010,   /* topic or event name outside RT_NAME rules */
-    RT_ENOSPACE = -30011,   /* output buffer too small */
+    RT_ENOTIMPL = -30005,    /* a Transfer-Encoding we do not implement (501) */
+    RT_EVERSION = -30006,    /* HTTP major version other than 1 (505) */
+    RT_EBADRESP = -30007,    /* malformed HTTP response (client side) */
+    RT_EBADURL = -30008,     /* URL we cannot use */
+    RT_EBADJSON = -30009,    /* not a JSON value */
+    RT_EBADNAME = -30010,    /* topic or event name outside RT_NAME rules */
+    RT_ENOSPACE = -30011,    /* output buffer too small */
 };
 
 /* A short English description of an RT_E* code (or "unknown error"). */
@@ -91,8 +91,8 @@ struct rt_http_request {
  *   RT_EVERSION     HTTP/2.0 and other majors than 1.
  * Lines may end in CRLF or a lone LF (RFC 9112 section 2.2 allows the latter).
  */
-int rt_http_request_parse(struct rt_http_request *req, const char *buf, size_t len,
-                          size_t prev_len, size_t max_head, uint64_t max_body);
+int rt_http_request_parse(struct rt_http_request *req, const char *buf, size_t len, size_t prev_len,
+                          size_t max_head, uint64_t max_body);
 
 /* The first header named name (case-insensitive), or NULL. */
 const struct rt_http_header *rt_http_header_find(const struct rt_http_header *headers,
@@ -214,7 +214,7 @@ struct rt_msg_view {
     const char *event; /* NUL-terminated, rt_name_valid() */
     const char *data;  /* one JSON value */
     size_t data_len;
-    uint64_t ts_us;    /* publish time, microseconds since the epoch */
+    uint64_t ts_us; /* publish time, microseconds since the epoch */
 };
 
 /* Bytes rt_msg_json() writes for m. */

@@ -192,7 +192,8 @@ static uint64_t exact_percentile(const uint64_t *v, size_t n, double p)
 {
     double x = p / 100.0 * (double)n;
     size_t rank = (size_t)x;
-    if ((double)rank < x || rank == 0) rank++;
+    if ((double)rank < x || rank == 0)
+        rank++;
     return v[rank - 1];
 }
 
@@ -402,12 +403,14 @@ struct fake_conn {
 static void fake_conn_closed(uv_handle_t *h)
 {
     struct fake_conn *fc = h->data;
-    if (--fc->open_handles == 0) free(fc);
+    if (--fc->open_handles == 0)
+        free(fc);
 }
 
 static void fake_conn_close(struct fake_conn *fc)
 {
-    if (fc->closing) return;
+    if (fc->closing)
+        return;
     fc->closing = true;
     uv_close((uv_handle_t *)&fc->tcp, fake_conn_closed);
     uv_close((uv_handle_t *)&fc->timer, fake_conn_closed);
@@ -444,13 +447,15 @@ static void fake_next_piece(uv_timer_t *t)
     fc->send_left -= n;
     if (fc->send_left == 0) {
         uv_timer_stop(t);
-        if (fc->close_after) fake_conn_close(fc);
+        if (fc->close_after)
+            fake_conn_close(fc);
     }
 }
 
 static void fake_send(struct fake_conn *fc, const struct fake_reply *r)
 {
-    if (r->bytes == NULL) return;
+    if (r->bytes == NULL)
+        return;
     fc->close_after = r->close_after;
     if (r->piece) {
         fc->send_p = r->bytes;
@@ -460,7 +465,8 @@ static void fake_send(struct fake_conn *fc, const struct fake_reply *r)
         return;
     }
     fake_write(fc, r->bytes, strlen(r->bytes));
-    if (r->close_after) fake_conn_close(fc);
+    if (r->close_after)
+        fake_conn_close(fc);
 }
 
 static void fake_answer(struct fake_conn *fc, int status, const char *body)
@@ -529,7 +535,8 @@ static void fake_topic(struct fake_conn *fc, const char *head, const char *body,
 static const char *find_ci(const char *hay, const char *needle)
 {
     for (size_t n = strlen(needle); *hay; hay++)
-        if (strncasecmp(hay, needle, n) == 0) return hay;
+        if (strncasecmp(hay, needle, n) == 0)
+            return hay;
     return NULL;
 }
 
@@ -540,11 +547,13 @@ static void fake_serve(struct fake_conn *fc)
     for (;;) {
         fc->in[fc->in_len] = '\0';
         char *end = strstr(fc->in, "\r\n\r\n");
-        if (end == NULL) return;
+        if (end == NULL)
+            return;
         size_t head_len = (size_t)(end - fc->in) + 4;
         const char *cl = find_ci(fc->in, "content-length:");
         size_t body_len = cl && cl < end ? strtoul(cl + 15, NULL, 10) : 0;
-        if (fc->in_len < head_len + body_len) return;
+        if (fc->in_len < head_len + body_len)
+            return;
         if (f->nrequests < FAKE_MAX)
             snprintf(f->requests[f->nrequests++], sizeof f->requests[0], "%.*s",
                      (int)(head_len + body_len), fc->in);
@@ -556,7 +565,8 @@ static void fake_serve(struct fake_conn *fc)
             fake_topic(fc, head, fc->in + head_len, body_len);
         memmove(fc->in, fc->in + head_len + body_len, fc->in_len - head_len - body_len);
         fc->in_len -= head_len + body_len;
-        if (fc->closing) return;
+        if (fc->closing)
+            return;
     }
 }
 
@@ -620,7 +630,8 @@ static void fake_script(struct fake *f, struct fake_reply r)
 static void fake_close_walk(uv_handle_t *h, void *arg)
 {
     struct fake *f = arg;
-    if (uv_is_closing(h)) return;
+    if (uv_is_closing(h))
+        return;
     if (h == (uv_handle_t *)&f->listener || h == (uv_handle_t *)&f->stop)
         uv_close(h, NULL);
     else

@@ -67,10 +67,12 @@ static int parse_request(const char *buf, size_t len, size_t prev_len, char *sum
     struct rt_http_request r;
     int rc = rt_http_request_parse(&r, buf, len, prev_len, g_max_head, g_max_body);
     sum[0] = '\0';
-    if (rc <= 0) return rc;
+    if (rc <= 0)
+        return rc;
     assert_int_equal(r.head_len, (size_t)rc);
     append(sum, cap, "%.*s %.*s", (int)r.method_len, r.method, (int)r.path_len, r.path);
-    if (r.query != NULL) append(sum, cap, "?%.*s", (int)r.query_len, r.query);
+    if (r.query != NULL)
+        append(sum, cap, "?%.*s", (int)r.query_len, r.query);
     append(sum, cap, " HTTP/1.%d cl=%" PRIu64 "%s%s%s", r.minor_version, r.content_length,
            r.chunked ? " chunked" : "", r.keep_alive ? " keep-alive" : "",
            r.expect_continue ? " expect" : "");
@@ -83,7 +85,8 @@ static int parse_response(const char *buf, size_t len, size_t prev_len, char *su
     struct rt_http_response r;
     int rc = rt_http_response_parse(&r, buf, len, prev_len, g_max_head);
     sum[0] = '\0';
-    if (rc <= 0) return rc;
+    if (rc <= 0)
+        return rc;
     assert_int_equal(r.head_len, (size_t)rc);
     append(sum, cap, "1.%d %d cl=%" PRId64 "%s%s", r.minor_version, r.status, r.content_length,
            r.chunked ? " chunked" : "", r.keep_alive ? " keep-alive" : "");
@@ -103,8 +106,10 @@ static void replay(parse_fn parse, const char *text, size_t len, int want_rc, co
     char sum[SUM_CAP], sum2[SUM_CAP];
 
     int rc = parse(text, len, 0, sum, sizeof(sum));
-    if (rc != want_rc) fail_msg("whole: got %d, want %d for \"%.*s\"", rc, want_rc, (int)len, text);
-    if (rc > 0 && want_sum != NULL) assert_string_equal(sum, want_sum);
+    if (rc != want_rc)
+        fail_msg("whole: got %d, want %d for \"%.*s\"", rc, want_rc, (int)len, text);
+    if (rc > 0 && want_sum != NULL)
+        assert_string_equal(sum, want_sum);
 
     /* One byte at a time, each step in an exactly-sized buffer. */
     int step_rc = RT_EMORE;
@@ -117,15 +122,20 @@ static void replay(parse_fn parse, const char *text, size_t len, int want_rc, co
         free(b);
         prev = n;
     }
-    if (step_rc != want_rc) fail_msg("byte by byte: got %d, want %d", step_rc, want_rc);
-    if (step_rc > 0) assert_string_equal(sum2, sum);
+    if (step_rc != want_rc)
+        fail_msg("byte by byte: got %d, want %d", step_rc, want_rc);
+    if (step_rc > 0)
+        assert_string_equal(sum2, sum);
 
     /* Two reads: the first k bytes, then all of them. */
     for (size_t k = 0; k < len; k++) {
         int first = parse(text, k, 0, sum2, sizeof(sum2));
-        if (first == RT_EMORE) first = parse(text, len, k, sum2, sizeof(sum2));
-        if (first != want_rc) fail_msg("split at %zu: got %d, want %d", k, first, want_rc);
-        if (first > 0) assert_string_equal(sum2, sum);
+        if (first == RT_EMORE)
+            first = parse(text, len, k, sum2, sizeof(sum2));
+        if (first != want_rc)
+            fail_msg("split at %zu: got %d, want %d", k, first, want_rc);
+        if (first > 0)
+            assert_string_equal(sum2, sum);
     }
 }
 
@@ -450,13 +460,15 @@ static void serve(const char *text, size_t len, size_t step, char *out, size_t c
             size_t body_len, used;
             if (r.chunked) {
                 int64_t n = rt_http_chunked_scan(&d, buf + body, have - body, g_max_body);
-                if (n == RT_EMORE) break;
+                if (n == RT_EMORE)
+                    break;
                 assert_true(n > 0);
                 used = (size_t)n;
                 body_len = rt_http_chunked_decode(buf + body, used);
                 assert_int_equal(body_len, d.body_len);
             } else {
-                if (have - body < r.content_length) break;
+                if (have - body < r.content_length)
+                    break;
                 used = body_len = (size_t)r.content_length;
             }
             append(out, cap, "%.*s %.*s=%.*s;", (int)r.method_len, r.method, (int)r.path_len,
@@ -464,7 +476,8 @@ static void serve(const char *text, size_t len, size_t step, char *out, size_t c
             off = body + used;
             in_body = false;
             prev = 0;
-            if (off == have) break;
+            if (off == have)
+                break;
         }
     }
     free(buf);
@@ -555,7 +568,8 @@ static void chunked_replay(const char *text, size_t len, int64_t want, const cha
 {
     struct rt_http_chunked d = {0};
     int64_t rc = rt_http_chunked_scan(&d, text, len, max_body);
-    if (rc != want) fail_msg("whole: got %" PRId64 ", want %" PRId64, rc, want);
+    if (rc != want)
+        fail_msg("whole: got %" PRId64 ", want %" PRId64, rc, want);
     if (rc > 0) {
         char *b = malloc((size_t)rc);
         assert_non_null(b);
@@ -576,14 +590,18 @@ static void chunked_replay(const char *text, size_t len, int64_t want, const cha
         rc = rt_http_chunked_scan(&s, b, n, max_body);
         free(b);
     }
-    if (rc != want) fail_msg("byte by byte: got %" PRId64 ", want %" PRId64, rc, want);
+    if (rc != want)
+        fail_msg("byte by byte: got %" PRId64 ", want %" PRId64, rc, want);
 
     for (size_t k = 0; k < len; k++) {
         memset(&s, 0, sizeof(s));
         rc = rt_http_chunked_scan(&s, text, k, max_body);
-        if (rc == RT_EMORE) rc = rt_http_chunked_scan(&s, text, len, max_body);
-        if (rc != want) fail_msg("split at %zu: got %" PRId64 ", want %" PRId64, k, rc, want);
-        if (rc > 0) assert_int_equal(s.body_len, d.body_len);
+        if (rc == RT_EMORE)
+            rc = rt_http_chunked_scan(&s, text, len, max_body);
+        if (rc != want)
+            fail_msg("split at %zu: got %" PRId64 ", want %" PRId64, k, rc, want);
+        if (rc > 0)
+            assert_int_equal(s.body_len, d.body_len);
     }
 }
 
@@ -919,7 +937,8 @@ static void test_url_parse(void **state)
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         struct rt_url u;
         memset(&u, 0x55, sizeof(u));
-        if (rt_url_parse(&u, ok[i].text) != 0) fail_msg("refused %s", ok[i].text);
+        if (rt_url_parse(&u, ok[i].text) != 0)
+            fail_msg("refused %s", ok[i].text);
         assert_string_equal(u.scheme, ok[i].scheme);
         assert_string_equal(u.host, ok[i].host);
         assert_int_equal(u.port, ok[i].port);
@@ -955,7 +974,8 @@ static void test_url_parse(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct rt_url u;
-        if (rt_url_parse(&u, bad[i]) != RT_EBADURL) fail_msg("accepted \"%s\"", bad[i]);
+        if (rt_url_parse(&u, bad[i]) != RT_EBADURL)
+            fail_msg("accepted \"%s\"", bad[i]);
     }
 }
 
@@ -1032,7 +1052,8 @@ static void test_query_get(void **state)
             rt_query_get(cases[i].query, strlen(cases[i].query), cases[i].key, out, sizeof(out));
         if (rc != cases[i].rc)
             fail_msg("%s [%s]: got %d, want %d", cases[i].query, cases[i].key, rc, cases[i].rc);
-        if (rc >= 0) assert_string_equal(out, cases[i].value);
+        if (rc >= 0)
+            assert_string_equal(out, cases[i].value);
     }
 
     /* Only query[0..query_len) is looked at. */

@@ -33,7 +33,8 @@ static void test_name_valid(void **state)
         "0123456789012345678901234567890123456789012345678901234567890123", /* 64 */
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        if (!rt_name_valid(ok[i], strlen(ok[i]))) fail_msg("refused \"%s\"", ok[i]);
+        if (!rt_name_valid(ok[i], strlen(ok[i])))
+            fail_msg("refused \"%s\"", ok[i]);
     }
 
     static const char *const bad[] = {
@@ -56,7 +57,8 @@ static void test_name_valid(void **state)
         "01234567890123456789012345678901234567890123456789012345678901234", /* 65 */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (rt_name_valid(bad[i], strlen(bad[i]))) fail_msg("accepted \"%s\"", bad[i]);
+        if (rt_name_valid(bad[i], strlen(bad[i])))
+            fail_msg("accepted \"%s\"", bad[i]);
     }
 
     /* Only name[0..len) counts; a NUL inside is not a character of a name. */
@@ -89,7 +91,8 @@ static void test_json_valid(void **state)
         "  42  ",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        if (!rt_json_valid(ok[i], strlen(ok[i]))) fail_msg("refused %s", ok[i]);
+        if (!rt_json_valid(ok[i], strlen(ok[i])))
+            fail_msg("refused %s", ok[i]);
     }
 
     static const char *const bad[] = {
@@ -124,7 +127,8 @@ static void test_json_valid(void **state)
         "\xef\xbb\xbf{}", /* a byte order mark */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (rt_json_valid(bad[i], strlen(bad[i]))) fail_msg("accepted \"%s\"", bad[i]);
+        if (rt_json_valid(bad[i], strlen(bad[i])))
+            fail_msg("accepted \"%s\"", bad[i]);
     }
 
     /* Only data[0..len) is read: a valid prefix is valid, and bytes past

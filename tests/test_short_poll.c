@@ -73,8 +73,7 @@ static void test_publish_then_poll(void **state)
     assert_int_equal(publish("news", "[1, 2, 3]"), 2);
     assert_int_equal(publish("other", "true"), 1); /* ids are per topic */
 
-    assert_int_equal(tu_curl("GET", url("/poll?topic=news&since=0"), NULL, out, sizeof(out)),
-                     200);
+    assert_int_equal(tu_curl("GET", url("/poll?topic=news&since=0"), NULL, out, sizeof(out)), 200);
     assert_non_null(strstr(out, "{\"topic\":\"news\",\"messages\":[{\"id\":1,\"topic\":\"news\","
                                 "\"event\":\"message\",\"data\":{\"headline\":\"one\"},\"ts\":"));
     assert_non_null(strstr(out, "{\"id\":2,\"topic\":\"news\",\"event\":\"message\","
@@ -82,13 +81,11 @@ static void test_publish_then_poll(void **state)
     assert_non_null(strstr(out, "],\"next\":2}"));
     assert_null(strstr(out, "true")); /* nothing from the other topic */
 
-    assert_int_equal(tu_curl("GET", url("/poll?topic=news&since=1"), NULL, out, sizeof(out)),
-                     200);
+    assert_int_equal(tu_curl("GET", url("/poll?topic=news&since=1"), NULL, out, sizeof(out)), 200);
     assert_null(strstr(out, "\"id\":1,"));
     assert_non_null(strstr(out, "\"id\":2,"));
 
-    assert_int_equal(tu_curl("GET", url("/poll?topic=news&since=2"), NULL, out, sizeof(out)),
-                     204);
+    assert_int_equal(tu_curl("GET", url("/poll?topic=news&since=2"), NULL, out, sizeof(out)), 204);
     assert_string_equal(out, "");
     assert_int_equal(tu_curl("GET", url("/poll?topic=nobody&since=0"), NULL, out, sizeof(out)),
                      204);
@@ -101,10 +98,8 @@ static void test_event_name_and_validation(void **state)
                      200);
     assert_int_equal(tu_curl("GET", url("/poll?topic=t"), NULL, out, sizeof(out)), 200);
     assert_non_null(strstr(out, "\"event\":\"score\""));
-    assert_int_equal(tu_curl("POST", url("/publish?topic=t"), "{not json", out, sizeof(out)),
-                     400);
-    assert_int_equal(tu_curl("POST", url("/publish?topic=bad%20name"), "1", out, sizeof(out)),
-                     400);
+    assert_int_equal(tu_curl("POST", url("/publish?topic=t"), "{not json", out, sizeof(out)), 400);
+    assert_int_equal(tu_curl("POST", url("/publish?topic=bad%20name"), "1", out, sizeof(out)), 400);
     assert_int_equal(tu_curl("POST", url("/publish"), "1", out, sizeof(out)), 400);
     assert_int_equal(tu_curl("GET", url("/poll?topic=t&since=-1"), NULL, out, sizeof(out)), 400);
     assert_int_equal(tu_curl("GET", url("/poll?topic=t&since=x"), NULL, out, sizeof(out)), 400);
@@ -215,14 +210,20 @@ static void test_malformed_requests(void **state)
         {"space before colon", "GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n", 400, true},
         {"bare CR", "GET /healthz HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400, true},
         {"obs-fold", "GET /healthz HTTP/1.1\r\nX-A: one\r\n two\r\n\r\n", 400, true},
-        {"CL and TE", "POST /publish?topic=t HTTP/1.1\r\nContent-Length: 1\r\n"
-                      "Transfer-Encoding: chunked\r\n\r\n1", 400, true},
-        {"two Content-Lengths", "POST /publish?topic=t HTTP/1.1\r\nContent-Length: 1\r\n"
-                                "Content-Length: 2\r\n\r\n12", 400, true},
-        {"bad Content-Length", "POST /publish?topic=t HTTP/1.1\r\nContent-Length: 1x\r\n\r\n1",
+        {"CL and TE",
+         "POST /publish?topic=t HTTP/1.1\r\nContent-Length: 1\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n1",
          400, true},
-        {"unknown Transfer-Encoding", "POST /publish?topic=t HTTP/1.1\r\n"
-                                      "Transfer-Encoding: gzip\r\n\r\n", 501, true},
+        {"two Content-Lengths",
+         "POST /publish?topic=t HTTP/1.1\r\nContent-Length: 1\r\n"
+         "Content-Length: 2\r\n\r\n12",
+         400, true},
+        {"bad Content-Length", "POST /publish?topic=t HTTP/1.1\r\nContent-Length: 1x\r\n\r\n1", 400,
+         true},
+        {"unknown Transfer-Encoding",
+         "POST /publish?topic=t HTTP/1.1\r\n"
+         "Transfer-Encoding: gzip\r\n\r\n",
+         501, true},
         {"HTTP/2.0", "GET /healthz HTTP/2.0\r\n\r\n", 505, true},
         {"head over 8 KiB", big_head, 431, true},
         {"body over 1 MiB", cl_big, 413, true},
@@ -318,8 +319,8 @@ static void test_connection_close_and_http10(void **state)
 static int setup_short_timeouts(void **state)
 {
     (void)state;
-    static const char *const args[] = {"short", "--port", "0", "--header-timeout", "1",
-                                       "--idle-timeout", "1", NULL};
+    static const char *const args[] = {"short", "--port",         "0", "--header-timeout",
+                                       "1",     "--idle-timeout", "1", NULL};
     return start(args);
 }
 
@@ -415,8 +416,8 @@ static void test_client_receives_each_message_once_in_order(void **state)
     (void)state;
     char u[64];
     snprintf(u, sizeof(u), "http://127.0.0.1:%d", srv.port);
-    char *argv[] = {(char *)rtlab, "client", "short", "--url", u, "--topic", "live",
-                    "--interval", "0.05", "--count", "30", NULL};
+    char *argv[] = {(char *)rtlab, "client",     "short", "--url",   u,    "--topic",
+                    "live",        "--interval", "0.05",  "--count", "30", NULL};
     static struct tu_proc cl;
     assert_int_equal(tu_proc_start(&cl, argv), 0);
     char data[32];
@@ -445,8 +446,8 @@ static void test_client_reports_reset_after_restart(void **state)
     (void)state;
     char u[64];
     snprintf(u, sizeof(u), "http://127.0.0.1:%d", srv.port);
-    char *argv[] = {(char *)rtlab, "client", "short", "--url", u, "--topic", "rs",
-                    "--interval", "0.05", NULL};
+    char *argv[] = {(char *)rtlab, "client", "short",      "--url", u,
+                    "--topic",     "rs",     "--interval", "0.05",  NULL};
     static struct tu_proc cl;
     char line[1024];
     assert_int_equal(tu_proc_start(&cl, argv), 0);

@@ -96,7 +96,7 @@ static void test_since_semantics(void **state)
 
     for (int i = 0; i < 5; i++)
         append(tp, "1"); /* ids 1..8, ring holds 5..8 */
-    assert_int_equal(rt_topic_since(&ctx.topics, tp, 4, &next), RT_SINCE_NEW); /* no gap */
+    assert_int_equal(rt_topic_since(&ctx.topics, tp, 4, &next), RT_SINCE_NEW);   /* no gap */
     assert_int_equal(rt_topic_since(&ctx.topics, tp, 3, &next), RT_SINCE_RESET); /* 4 is gone */
     assert_int_equal(next, 4);
     assert_int_equal(rt_topic_since(&ctx.topics, tp, 0, &next), RT_SINCE_RESET);
@@ -145,7 +145,7 @@ static void test_topic_limit(void **state)
     assert_non_null(rt_topics_get(&ctx.topics, "t1"));
     assert_non_null(rt_topics_get(&ctx.topics, "t2"));
     assert_non_null(rt_topics_get(&ctx.topics, "t3"));
-    assert_null(rt_topics_get(&ctx.topics, "t4")); /* max_topics = 3 */
+    assert_null(rt_topics_get(&ctx.topics, "t4"));     /* max_topics = 3 */
     assert_non_null(rt_topics_get(&ctx.topics, "t2")); /* existing ones still found */
 }
 

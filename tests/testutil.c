@@ -266,8 +266,8 @@ int tu_recv_response(int fd, char *buf, size_t cap, int timeout_ms)
 
 int tu_curl(const char *method, const char *url, const char *body, char *out, size_t cap)
 {
-    char *argv[16] = {"curl", "-sS", "--max-time", "10", "-X", (char *)method,
-                      "-w", "\n%{http_code}", "-o", "-"};
+    char *argv[16] = {"curl",         "-sS", "--max-time",     "10", "-X",
+                      (char *)method, "-w",  "\n%{http_code}", "-o", "-"};
     int n = 10;
     if (body != NULL) {
         argv[n++] = "--data-binary";

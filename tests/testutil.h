@@ -24,7 +24,7 @@ int64_t tu_now_ms(void);
 struct tu_proc {
     pid_t pid;
     int out_fd, err_fd;
-    char out[1 << 16], err[1 << 16]; /* what has been read so far */
+    char out[1 << 16], err[1 << 16];  /* what has been read so far */
     size_t out_len, err_len, out_pos; /* out_pos: lines handed out */
     int status;                       /* after tu_proc_wait: exit code, or 128 + signal */
 };

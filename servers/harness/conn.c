@@ -325,8 +325,8 @@ static size_t process(struct rt_conn *c, char *p, size_t len)
     size_t off = 0;
     while (off < len && (c->state == ST_HEAD || c->state == ST_BODY)) {
         size_t prev = c->state == ST_HEAD ? c->scanned : 0;
-        int r = rt_http_request_parse(&req, p + off, len - off, prev, RT_HTTP_MAX_HEAD,
-                                      o->max_body);
+        int r =
+            rt_http_request_parse(&req, p + off, len - off, prev, RT_HTTP_MAX_HEAD, o->max_body);
         if (r == RT_EMORE) {
             c->scanned = (uint32_t)(len - off);
             break;

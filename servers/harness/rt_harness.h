@@ -130,8 +130,8 @@ enum rt_since rt_topic_since(const struct rt_topics *t, const struct rt_topic *t
  * about RT_POLL_BATCH_BYTES, into a buffer of the context's (valid until the
  * next call). Sets *len and *count (messages carried). */
 struct rt_ctx;
-const char *rt_poll_json(struct rt_ctx *ctx, const struct rt_topic *tp, uint64_t since,
-                         size_t *len, size_t *count);
+const char *rt_poll_json(struct rt_ctx *ctx, const struct rt_topic *tp, uint64_t since, size_t *len,
+                         size_t *count);
 
 /* ---- The bus ------------------------------------------------------------ */
 
@@ -178,8 +178,8 @@ struct rt_metrics {
     uint64_t delivered; /* messages sent to clients */
     uint64_t bytes_in;
     uint64_t bytes_out;
-    uint64_t errors;    /* 4xx/5xx answers */
-    uint64_t timeouts;  /* connections dropped by a header or idle timeout */
+    uint64_t errors;   /* 4xx/5xx answers */
+    uint64_t timeouts; /* connections dropped by a header or idle timeout */
 };
 
 /* ---- Trace -------------------------------------------------------------- */
@@ -237,8 +237,8 @@ struct rt_server {
     struct rt_ctx *ctx;
     const struct rt_approach *ap;
     struct rt_metrics m;
-    struct rt_link conns;                  /* every open connection */
-    struct rt_link waits[RT_WAIT_KINDS];   /* connections with a deadline */
+    struct rt_link conns;                /* every open connection */
+    struct rt_link waits[RT_WAIT_KINDS]; /* connections with a deadline */
     uint64_t next_client;
     int port; /* the bound port */
     bool listening;
@@ -275,13 +275,13 @@ struct rt_conn {
     uint64_t client;     /* number in the trace */
     char *buf;           /* bytes of a request not yet complete; NULL when none */
     uint32_t buf_len, buf_cap;
-    uint32_t scanned;    /* bytes of buf the head parser has seen */
+    uint32_t scanned;             /* bytes of buf the head parser has seen */
     struct rt_http_chunked chunk; /* a chunked body's scan, while it arrives */
     uint8_t state;
-    bool keep_alive;     /* of the request being answered */
-    bool paused;         /* reading stopped: write queue or buffer full */
-    bool head_continue;  /* 100 Continue already sent for this request */
-    void *app;           /* the approach's state for a held request */
+    bool keep_alive;    /* of the request being answered */
+    bool paused;        /* reading stopped: write queue or buffer full */
+    bool head_continue; /* 100 Continue already sent for this request */
+    void *app;          /* the approach's state for a held request */
 };
 
 /* Fills in defaults. */

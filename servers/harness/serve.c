@@ -56,11 +56,16 @@ static bool parse_num(const char *s, double min, double max, double *out)
 static int parse_opts(int argc, char **argv, struct rt_opts *o)
 {
     static const struct option longs[] = {
-        {"host", required_argument, 0, 'H'},       {"port", required_argument, 0, 'p'},
-        {"ring", required_argument, 0, 'r'},       {"max-topics", required_argument, 0, 't'},
-        {"max-body", required_argument, 0, 'b'},   {"header-timeout", required_argument, 0, 'T'},
-        {"idle-timeout", required_argument, 0, 'I'}, {"trace", required_argument, 0, 'x'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
+        {"host", required_argument, 0, 'H'},
+        {"port", required_argument, 0, 'p'},
+        {"ring", required_argument, 0, 'r'},
+        {"max-topics", required_argument, 0, 't'},
+        {"max-body", required_argument, 0, 'b'},
+        {"header-timeout", required_argument, 0, 'T'},
+        {"idle-timeout", required_argument, 0, 'I'},
+        {"trace", required_argument, 0, 'x'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     int ch;
     double v;
@@ -68,16 +73,54 @@ static int parse_opts(int argc, char **argv, struct rt_opts *o)
     while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         const char *bad = NULL;
         switch (ch) {
-        case 'H': o->host = optarg; break;
-        case 'p': if (!parse_num(optarg, 0, 65535, &v)) bad = "--port wants 0-65535"; else o->port = (int)v; break;
-        case 'r': if (!parse_num(optarg, 1, 1 << 24, &v)) bad = "--ring wants 1-16777216"; else o->ring = (uint32_t)v; break;
-        case 't': if (!parse_num(optarg, 1, 1e9, &v)) bad = "--max-topics wants a positive count"; else o->max_topics = (size_t)v; break;
-        case 'b': if (!parse_num(optarg, 0, 1 << 30, &v)) bad = "--max-body wants 0-1073741824 bytes"; else o->max_body = (uint64_t)v; break;
-        case 'T': if (!parse_num(optarg, 0.01, 86400, &v)) bad = "--header-timeout wants 0.01-86400 seconds"; else o->header_timeout_ms = (uint64_t)(v * 1000); break;
-        case 'I': if (!parse_num(optarg, 0.01, 86400, &v)) bad = "--idle-timeout wants 0.01-86400 seconds"; else o->idle_timeout_ms = (uint64_t)(v * 1000); break;
-        case 'x': o->trace_path = optarg; break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return 2;
+        case 'H':
+            o->host = optarg;
+            break;
+        case 'p':
+            if (!parse_num(optarg, 0, 65535, &v))
+                bad = "--port wants 0-65535";
+            else
+                o->port = (int)v;
+            break;
+        case 'r':
+            if (!parse_num(optarg, 1, 1 << 24, &v))
+                bad = "--ring wants 1-16777216";
+            else
+                o->ring = (uint32_t)v;
+            break;
+        case 't':
+            if (!parse_num(optarg, 1, 1e9, &v))
+                bad = "--max-topics wants a positive count";
+            else
+                o->max_topics = (size_t)v;
+            break;
+        case 'b':
+            if (!parse_num(optarg, 0, 1 << 30, &v))
+                bad = "--max-body wants 0-1073741824 bytes";
+            else
+                o->max_body = (uint64_t)v;
+            break;
+        case 'T':
+            if (!parse_num(optarg, 0.01, 86400, &v))
+                bad = "--header-timeout wants 0.01-86400 seconds";
+            else
+                o->header_timeout_ms = (uint64_t)(v * 1000);
+            break;
+        case 'I':
+            if (!parse_num(optarg, 0.01, 86400, &v))
+                bad = "--idle-timeout wants 0.01-86400 seconds";
+            else
+                o->idle_timeout_ms = (uint64_t)(v * 1000);
+            break;
+        case 'x':
+            o->trace_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return 2;
         }
         if (bad != NULL) {
             fprintf(stderr, "rtlab serve: %s (got '%s')\n", bad, optarg);

@@ -131,8 +131,8 @@ static struct rt_msg *msg_new(const struct rt_topic *tp, uint64_t id, const char
     /* rt_msg_json writes {"id":N,"topic":"T","event":"E","data":D,"ts":N} */
     char idbuf[24];
     size_t id_len = (size_t)snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)id);
-    m->event_off = (uint16_t)(sizeof("{\"id\":,\"topic\":\"\",\"event\":\"") - 1 + id_len +
-                              strlen(tp->name));
+    m->event_off =
+        (uint16_t)(sizeof("{\"id\":,\"topic\":\"\",\"event\":\"") - 1 + id_len + strlen(tp->name));
     m->event_len = (uint16_t)strlen(event);
     m->data_off = m->event_off + m->event_len + (uint32_t)sizeof("\",\"data\":") - 1;
     m->data_len = (uint32_t)data_len;
@@ -168,8 +168,7 @@ uint64_t rt_topic_oldest(const struct rt_topics *t, const struct rt_topic *tp)
     return last >= t->ring_cap ? last - t->ring_cap + 1 : 1;
 }
 
-const struct rt_msg *rt_topic_msg(const struct rt_topics *t, const struct rt_topic *tp,
-                                  uint64_t id)
+const struct rt_msg *rt_topic_msg(const struct rt_topics *t, const struct rt_topic *tp, uint64_t id)
 {
     if (tp == NULL || id < rt_topic_oldest(t, tp) || id > rt_topic_last(tp))
         return NULL;
@@ -188,8 +187,8 @@ enum rt_since rt_topic_since(const struct rt_topics *t, const struct rt_topic *t
     return since == last ? RT_SINCE_EMPTY : RT_SINCE_NEW;
 }
 
-const char *rt_poll_json(struct rt_ctx *ctx, const struct rt_topic *tp, uint64_t since,
-                         size_t *len, size_t *count)
+const char *rt_poll_json(struct rt_ctx *ctx, const struct rt_topic *tp, uint64_t since, size_t *len,
+                         size_t *count)
 {
     const struct rt_topics *t = &ctx->topics;
     uint64_t last = tp->next_id - 1;

@@ -43,8 +43,9 @@ void rt_trace_event(struct rt_trace *tr, const char *lane, uint64_t client, cons
                     const char *dir, uint64_t bytes, uint64_t msg)
 {
     double t = (double)(now_us() - tr->t0_us) / 1e6;
-    fprintf(tr->f, "{\"t\":%.6f,\"lane\":\"%s\",\"client\":%llu,\"kind\":\"%s\",\"dir\":\"%s\","
-                   "\"bytes\":%llu",
+    fprintf(tr->f,
+            "{\"t\":%.6f,\"lane\":\"%s\",\"client\":%llu,\"kind\":\"%s\",\"dir\":\"%s\","
+            "\"bytes\":%llu",
             t, lane, (unsigned long long)client, kind, dir, (unsigned long long)bytes);
     if (msg != 0)
         fprintf(tr->f, ",\"msg\":%llu", (unsigned long long)msg);

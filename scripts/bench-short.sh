@@ -7,7 +7,7 @@
 #     (one worker, `return 204`), same wrk settings, same run.
 #
 # Usage: scripts/bench-short.sh [--quick]   (--quick: shorter runs)
-# Env:   WRK_THREADS (1) WRK_CONNS (100) WRK_SECONDS (10)
+# Env:   WRK_THREADS (1) WRK_CONNS (100) WRK_SECONDS (10) WRK_ROUNDS (3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --bench
@@ -16,8 +16,9 @@ scripts/build.sh build -DCMAKE_BUILD_TYPE=Release >/dev/null
 rtlab=build/rtlab
 dur=20
 wrk_s=${WRK_SECONDS:-10}
-if [[ "${1:-}" == "--quick" ]]; then dur=5; wrk_s=3; fi
+if [[ "${1:-}" == "--quick" ]]; then dur=5; wrk_s=3; rounds=1; fi
 threads=${WRK_THREADS:-1}
+rounds=${WRK_ROUNDS:-3}
 conns=${WRK_CONNS:-100}
 work=$(mktemp -d)
 pids=()
@@ -83,10 +84,17 @@ echo
 echo "server metrics: $(curl -s "http://127.0.0.1:$port/metrics")"
 
 echo
-echo "== wrk -t$threads -c$conns -d${wrk_s}s: the 204 path"
-ours=$(wrk_rps "http://127.0.0.1:$port/poll?topic=bench&since=0")
+echo "== wrk -t$threads -c$conns -d${wrk_s}s on the 204 path, $rounds rounds alternating"
 start_nginx
-theirs=$(wrk_rps "http://127.0.0.1:$nport/poll?topic=bench&since=0")
-echo "rtlab serve short : $ours requests/s"
-echo "nginx return 204  : $theirs requests/s"
-awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "ratio rtlab/nginx : %.2f\n", a / b }'
+ours=() theirs=()
+for r in $(seq "$rounds"); do
+    ours+=("$(wrk_rps "http://127.0.0.1:$port/poll?topic=bench&since=0")")
+    theirs+=("$(wrk_rps "http://127.0.0.1:$nport/poll?topic=bench&since=0")")
+    echo "round $r: rtlab ${ours[-1]}  nginx ${theirs[-1]} requests/s"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+a=$(median "${ours[@]}")
+b=$(median "${theirs[@]}")
+echo "rtlab serve short : $a requests/s (median)"
+echo "nginx return 204  : $b requests/s (median, one worker)"
+awk -v a="$a" -v b="$b" 'BEGIN { printf "ratio rtlab/nginx : %.2f\n", a / b }'

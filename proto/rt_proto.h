@@ -224,4 +224,81 @@ size_t rt_msg_json_len(const struct rt_msg_view *m);
  * Returns the bytes written, or RT_ENOSPACE. */
 int rt_msg_json(char *out, size_t cap, const struct rt_msg_view *m);
 
+/* ---- Server-Sent Events (WHATWG HTML, "event stream") ------------------- */
+
+/* One event. For the encoder: id and event are optional (NULL), data may
+ * hold line breaks (each line becomes a `data:` line). For the parser: id is
+ * the stream's last event ID (it persists across events, as the spec says),
+ * event is the type ("message" when the event named none). */
+struct rt_sse_event {
+    const char *id;
+    size_t id_len;
+    const char *event;
+    size_t event_len;
+    const char *data;
+    size_t data_len;
+};
+
+/* Bytes rt_sse_encode() writes for ev. */
+size_t rt_sse_encode_len(const struct rt_sse_event *ev);
+
+/* Writes "id: ..\n", "event: ..\n", one "data: ..\n" per line of data (a
+ * CRLF, LF or CR each end a line), and the blank line that dispatches it.
+ * id and event must not hold line breaks. Returns bytes or RT_ENOSPACE. */
+int rt_sse_encode(char *out, size_t cap, const struct rt_sse_event *ev);
+
+/* Writes "retry: MS\n". Returns bytes or RT_ENOSPACE. */
+int rt_sse_encode_retry(char *out, size_t cap, uint32_t ms);
+
+/* Writes text as comment lines (":text\n", one per line of text).
+ * Returns bytes or RT_ENOSPACE. */
+int rt_sse_encode_comment(char *out, size_t cap, const char *text, size_t len);
+
+#define RT_SSE_ID_MAX 256   /* longest event id the parser keeps */
+#define RT_SSE_EVENT_MAX 64 /* longest event type the parser keeps */
+
+/* Parser state; rt_sse_parser_init() sets it up. Data of the event being
+ * read is collected in the caller's buffer. */
+struct rt_sse_parser {
+    char *data; /* caller's storage for the current event's data */
+    size_t data_len, data_cap;
+    char event[RT_SSE_EVENT_MAX];
+    size_t event_len;
+    char id[RT_SSE_ID_MAX]; /* the last event ID buffer */
+    size_t id_len;
+    char value[RT_SSE_ID_MAX]; /* an id or retry value while its line is read */
+    size_t value_len;
+    char field[8]; /* the field name while it is read ("retry" is longest) */
+    uint8_t field_len;
+    uint8_t state;
+    uint8_t bom_seen; /* bytes of a leading UTF-8 BOM matched so far */
+    bool after_cr;    /* the last byte was CR: a following LF ends nothing */
+    bool overflow;    /* a value did not fit: the line is dropped, see below */
+    int64_t retry_ms; /* the reconnection time the stream set, -1 when none */
+};
+
+void rt_sse_parser_init(struct rt_sse_parser *p, char *data, size_t data_cap);
+
+/*
+ * Parses buf[0..len) by the WHATWG event-stream rules: a UTF-8 BOM at the
+ * very start is skipped; lines end in CRLF, LF or CR (even split across
+ * calls); a line starting with ':' is a comment; a line without ':' is a
+ * field with an empty value; one space after the colon is removed; "data"
+ * appends the value and a LF to the data buffer; "event" sets the type;
+ * "id" sets the last event ID unless the value holds a NUL; "retry" sets
+ * retry_ms only when the value is all ASCII digits; other fields are
+ * ignored; a blank line dispatches: an event with empty data is not
+ * dispatched (the buffers are reset all the same), else the final LF is
+ * removed from data and the event is handed out.
+ *
+ * Stops after the first event that dispatches: returns the bytes consumed
+ * through its blank line with *got = true and *ev filled (views into the
+ * parser, valid until the next call). Otherwise consumes everything and
+ * *got = false. Returns RT_EBODYTOOBIG when an event's data passes data_cap
+ * (or an id passes RT_SSE_ID_MAX): the stream is then unusable (the caller
+ * reconnects). An event type longer than RT_SSE_EVENT_MAX is an error too.
+ */
+int64_t rt_sse_parse(struct rt_sse_parser *p, const char *buf, size_t len, struct rt_sse_event *ev,
+                     bool *got);
+
 #endif

@@ -65,6 +65,30 @@
 #define RT_POLL_BATCH_MAX 256
 #define RT_POLL_BATCH_BYTES (1024 * 1024)
 
+/* ---- Long polling -------------------------------------------------------- */
+
+/* How long a long poll is held when the client names no timeout, and the
+ * most it may ask for. 30 s stays under the idle limits of common proxies
+ * and load balancers (often 60 s); 120 s is a hard ceiling. */
+#define RT_LONG_POLL_DEFAULT_S 30
+#define RT_LONG_POLL_MAX_S 120
+
+/* ---- Server-Sent Events ---------------------------------------------------- */
+
+/* A comment line every this many ms keeps proxies from closing a quiet
+ * stream and lets clients notice a dead one. Option: --heartbeat. */
+#define RT_SSE_HEARTBEAT_MS 15000
+
+/* The reconnection delay the stream suggests to clients (`retry:`).
+ * Browsers default to about 3 s. Option: --retry. */
+#define RT_SSE_RETRY_MS 3000
+
+/* Bytes a stream (SSE, WebSocket) may have queued in the server beyond what
+ * the kernel took. A client that reads slower than messages arrive fills
+ * it; it is then disconnected rather than let the server's memory grow.
+ * 256 KiB is over a thousand typical messages of slack. Option: --send-queue. */
+#define RT_SEND_QUEUE_DEFAULT (256 * 1024)
+
 /* ---- Clients ----------------------------------------------------------- */
 
 /* Reconnect backoff: first delay, cap (full jitter below the cap). */

@@ -66,37 +66,16 @@
 
 /* ---- Protocol plumbing ---------------------------------------------------- */
 
-static const char reset_fmt[] = "{\"reset\":true,\"next\":%llu}";
-
 /* GET /poll?topic=T&since=N: answer at once from the log. */
 static int handle_poll(struct rt_conn *c, const struct rt_http_request *req)
 {
-    struct rt_ctx *ctx = rt_conn_ctx(c);
     char topic[RT_NAME_MAX + 1];
-    uint64_t since, next;
+    uint64_t since;
     if (!rt_req_topic_since(c, req, topic, &since))
         return RT_DONE;
-    const struct rt_topic *tp = rt_topics_find(&ctx->topics, topic);
-    switch (rt_topic_since(&ctx->topics, tp, since, &next)) {
-    case RT_SINCE_EMPTY: /* nothing new: the answer most polls get */
-        rt_conn_respond(c, 204, NULL, NULL, 0, NULL, 0);
-        break;
-    case RT_SINCE_RESET: { /* `since` is not in the log: say where to go on */
-        char body[64];
-        int n = snprintf(body, sizeof(body), reset_fmt, (unsigned long long)next);
-        rt_conn_respond(c, 200, "application/json", body, (size_t)n, NULL, 0);
-        break;
-    }
-    case RT_SINCE_NEW: {
-        size_t len, count;
-        const char *body = rt_poll_json(ctx, tp, since, &len, &count);
-        if (body == NULL)
-            return rt_conn_error(c, 500, "out of memory", NULL), RT_DONE;
-        c->srv->m.delivered += count;
-        rt_conn_respond(c, 200, "application/json", body, len, NULL, since + count);
-        break;
-    }
-    }
+    /* The messages after `since`, or a reset when `since` is not in the log. */
+    if (rt_poll_answer(c, topic, since) == RT_SINCE_EMPTY)
+        rt_conn_respond(c, 204, NULL, NULL, 0, NULL, 0); /* the answer most polls get */
     return RT_DONE;
 }
 

@@ -7,10 +7,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -282,4 +284,213 @@ int tu_curl(const char *method, const char *url, const char *body, char *out, si
         return 0;
     *nl = '\0';
     return atoi(nl + 1);
+}
+
+/* ---- Cutting proxy ------------------------------------------------------- */
+
+#define PROXY_MAX 64
+
+struct tu_proxy {
+    pthread_t thread;
+    int listen_fd, to_port, wake[2];
+    int pairs[PROXY_MAX][2]; /* client side, server side; -1 when free */
+    pthread_mutex_t lock;
+    int cut_requested, cut_done;
+    bool stop;
+};
+
+static void proxy_close_pair(struct tu_proxy *p, int i)
+{
+    close(p->pairs[i][0]);
+    close(p->pairs[i][1]);
+    p->pairs[i][0] = p->pairs[i][1] = -1;
+}
+
+static void proxy_accept(struct tu_proxy *p)
+{
+    int c = accept(p->listen_fd, NULL, NULL);
+    if (c < 0)
+        return;
+    int s = tu_connect(p->to_port);
+    for (int i = 0; i < PROXY_MAX && s >= 0; i++) {
+        if (p->pairs[i][0] < 0) {
+            p->pairs[i][0] = c;
+            p->pairs[i][1] = s;
+            return;
+        }
+    }
+    close(c);
+    if (s >= 0)
+        close(s);
+}
+
+/* Moves what is readable on side `from` of pair i to the other side.
+ * Returns false when either side is done. */
+static bool proxy_pump(struct tu_proxy *p, int i, int from)
+{
+    char buf[65536];
+    ssize_t n = recv(p->pairs[i][from], buf, sizeof(buf), 0);
+    return n > 0 && tu_send(p->pairs[i][!from], buf, (size_t)n);
+}
+
+static void *proxy_main(void *arg)
+{
+    struct tu_proxy *p = arg;
+    for (;;) {
+        struct pollfd fds[2 + 2 * PROXY_MAX];
+        int map[2 + 2 * PROXY_MAX], n = 0;
+        fds[n++] = (struct pollfd){p->listen_fd, POLLIN, 0};
+        fds[n++] = (struct pollfd){p->wake[0], POLLIN, 0};
+        for (int i = 0; i < PROXY_MAX; i++)
+            for (int side = 0; side < 2 && p->pairs[i][0] >= 0; side++) {
+                map[n] = i * 2 + side;
+                fds[n++] = (struct pollfd){p->pairs[i][side], POLLIN, 0};
+            }
+        poll(fds, (nfds_t)n, 1000);
+        pthread_mutex_lock(&p->lock);
+        if (p->stop) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
+        if (p->cut_requested) {
+            int cut = 0;
+            for (int i = 0; i < PROXY_MAX; i++)
+                if (p->pairs[i][0] >= 0) {
+                    proxy_close_pair(p, i);
+                    cut++;
+                }
+            p->cut_requested = 0;
+            p->cut_done = cut;
+            char b;
+            while (read(p->wake[0], &b, 1) == 1)
+                ;
+            pthread_mutex_unlock(&p->lock);
+            continue;
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (fds[0].revents & POLLIN)
+            proxy_accept(p);
+        for (int k = 2; k < n; k++) {
+            int i = map[k] / 2, side = map[k] % 2;
+            if (fds[k].revents && p->pairs[i][0] >= 0 && !proxy_pump(p, i, side))
+                proxy_close_pair(p, i);
+        }
+    }
+    for (int i = 0; i < PROXY_MAX; i++)
+        if (p->pairs[i][0] >= 0)
+            proxy_close_pair(p, i);
+    return NULL;
+}
+
+struct tu_proxy *tu_proxy_start(int to_port, int *port)
+{
+    struct tu_proxy *p = calloc(1, sizeof(*p));
+    p->to_port = to_port;
+    for (int i = 0; i < PROXY_MAX; i++)
+        p->pairs[i][0] = p->pairs[i][1] = -1;
+    pthread_mutex_init(&p->lock, NULL);
+    if (pipe(p->wake) != 0)
+        return NULL;
+    fcntl(p->wake[0], F_SETFL, O_NONBLOCK);
+    p->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (bind(p->listen_fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        listen(p->listen_fd, 64) != 0 ||
+        getsockname(p->listen_fd, (struct sockaddr *)&a, &len) != 0)
+        return NULL;
+    *port = ntohs(a.sin_port);
+    pthread_create(&p->thread, NULL, proxy_main, p);
+    return p;
+}
+
+int tu_proxy_cut(struct tu_proxy *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->cut_requested = 1;
+    p->cut_done = -1;
+    pthread_mutex_unlock(&p->lock);
+    if (write(p->wake[1], "x", 1) != 1)
+        return -1;
+    for (int64_t end = tu_now_ms() + 5000; tu_now_ms() < end;) {
+        pthread_mutex_lock(&p->lock);
+        int done = p->cut_done;
+        pthread_mutex_unlock(&p->lock);
+        if (done >= 0)
+            return done;
+        usleep(1000);
+    }
+    return -1;
+}
+
+int tu_proxy_cut_wait(struct tu_proxy *p, int timeout_ms)
+{
+    int n = 0;
+    for (int64_t end = tu_now_ms() + timeout_ms; n == 0 && tu_now_ms() < end;)
+        if ((n = tu_proxy_cut(p)) == 0)
+            usleep(10000);
+    return n;
+}
+
+void tu_proxy_stop(struct tu_proxy *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_mutex_unlock(&p->lock);
+    if (write(p->wake[1], "x", 1) != 1)
+        return;
+    pthread_join(p->thread, NULL);
+    close(p->listen_fd);
+    close(p->wake[0]);
+    close(p->wake[1]);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+/* ---- Process figures ---------------------------------------------------- */
+
+long tu_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = atol(line + 6);
+    if (f != NULL)
+        fclose(f);
+    return kib;
+}
+
+long tu_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    return (long)rl.rlim_cur;
+}
+
+long tu_metric(int port, const char *ap, const char *key)
+{
+    int fd = tu_connect(port);
+    if (fd < 0)
+        return -1;
+    static char buf[8192];
+    const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    long v = -1;
+    if (tu_send(fd, req, strlen(req)) && tu_recv_response(fd, buf, sizeof(buf), 5000) == 200) {
+        char want[64];
+        snprintf(want, sizeof(want), "\"%s\":{", ap);
+        const char *o = strstr(buf, want);
+        snprintf(want, sizeof(want), "\"%s\":", key);
+        const char *k = o != NULL ? strstr(o, want) : NULL;
+        if (k != NULL)
+            v = atol(k + strlen(want));
+    }
+    close(fd);
+    return v;
 }

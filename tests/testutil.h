@@ -67,4 +67,27 @@ int tu_recv_response(int fd, char *buf, size_t cap, int timeout_ms);
 /* curl helpers: returns the HTTP status, body in out. */
 int tu_curl(const char *method, const char *url, const char *body, char *out, size_t cap);
 
+/* A TCP proxy on 127.0.0.1 (its own thread) in front of a server, that can
+ * cut every connection through it at once: the test's stand-in for a
+ * network that drops connections. */
+struct tu_proxy;
+/* Starts a proxy to 127.0.0.1:to_port; *port is where it listens. */
+struct tu_proxy *tu_proxy_start(int to_port, int *port);
+/* Closes every connection passing through now (both sides). Returns how many. */
+int tu_proxy_cut(struct tu_proxy *p);
+/* Like tu_proxy_cut, but when nothing is connected (a client backing off
+ * after the last cut) waits up to timeout_ms for something to cut. */
+int tu_proxy_cut_wait(struct tu_proxy *p, int timeout_ms);
+void tu_proxy_stop(struct tu_proxy *p);
+
+/* Resident memory of a process in KiB (from /proc), or -1. */
+long tu_rss_kib(pid_t pid);
+
+/* Raises this process's open-file limit to the hard limit; returns it. */
+long tu_raise_nofile(void);
+
+/* Reads /metrics from a server and returns the number after "key": in the
+ * object of approach ap ("short", "long", ...), or -1. */
+long tu_metric(int port, const char *ap, const char *key);
+
 #endif

@@ -82,8 +82,12 @@ void rt_conn_close(struct rt_conn *c)
     if (c->state == ST_CLOSING)
         return;
     struct rt_server *srv = c->srv;
+    if (c->held) {
+        c->held = false;
+        srv->m.held--;
+    }
     if (c->app != NULL && srv->ap->on_close != NULL)
-        srv->ap->on_close(c);
+        srv->ap->on_close(c); /* a held request or stream: the approach lets go */
     c->state = ST_CLOSING;
     wait_clear(c);
     rt_list_remove(&c->all);
@@ -308,8 +312,15 @@ static bool dispatch(struct rt_conn *c, const struct rt_http_request *req, char 
     c->head_continue = false;
     c->state = ST_HELD; /* while the handler runs */
     wait_clear(c);
-    if (rt_route(c, req, body, body_len) == RT_HELD || c->state != ST_HELD)
-        return false; /* held by the approach, or closing */
+    if (rt_route(c, req, body, body_len) == RT_HELD) {
+        if (c->state == ST_HELD) { /* not closed while the handler ran */
+            c->held = true;
+            srv->m.held++;
+        }
+        return false;
+    }
+    if (c->state != ST_HELD)
+        return false; /* closing or lingering */
     c->state = ST_HEAD;
     return true;
 }
@@ -467,17 +478,81 @@ void rt_conn_done(struct rt_conn *c)
 {
     if (c->state != ST_HELD)
         return;
+    struct rt_ctx *ctx = c->srv->ctx;
+    if (c->held) {
+        c->held = false;
+        c->srv->m.held--;
+    }
     c->state = ST_HEAD;
-    if (c->buf_len > 0) {
+    if (c->buf_len > 0) { /* pipelined requests: on the next turn */
+        rt_list_remove(&c->wait);
+        rt_list_push(&ctx->resuming, &c->wait);
+        uv_idle_start(&ctx->resume, rt_conn_on_resume);
+        return;
+    }
+    c->state = ST_IDLE;
+    wait_set(c, RT_WAIT_IDLE);
+    if (c->tcp.write_queue_size < RT_WRITE_QUEUE_HIGH / 2)
+        read_resume(c);
+}
+
+void rt_conn_on_resume(uv_idle_t *idle)
+{
+    struct rt_ctx *ctx = idle->data;
+    struct rt_link batch = ctx->resuming; /* those queued so far; feed() may queue more */
+    if (rt_list_empty(&batch)) {
+        uv_idle_stop(idle);
+        return;
+    }
+    batch.next->prev = batch.prev->next = &batch;
+    rt_list_init(&ctx->resuming);
+    while (!rt_list_empty(&batch)) {
+        struct rt_conn *c = rt_container_of(batch.next, struct rt_conn, wait);
         wait_set(c, RT_WAIT_HEAD);
         feed(c, NULL, 0);
-    } else {
-        c->state = ST_IDLE;
-        wait_set(c, RT_WAIT_IDLE);
+        bool reading = c->state == ST_HEAD || c->state == ST_BODY || c->state == ST_IDLE;
+        if (reading && c->tcp.write_queue_size < RT_WRITE_QUEUE_HIGH / 2 &&
+            c->buf_len < buf_limit(c))
+            read_resume(c);
     }
-    if (c->state != ST_CLOSING && c->state != ST_LINGER &&
-        c->tcp.write_queue_size < RT_WRITE_QUEUE_HIGH / 2 && c->buf_len < buf_limit(c))
-        read_resume(c);
+    if (rt_list_empty(&ctx->resuming))
+        uv_idle_stop(idle);
+}
+
+/* ---- Streams ---------------------------------------------------------------- */
+
+void rt_conn_stream_start(struct rt_conn *c, const char *content_type, const char *extra,
+                          const char *first, size_t first_len)
+{
+    struct rt_server *srv = c->srv;
+    struct rt_http_head_out h = {
+        .status = 200,
+        .content_type = content_type,
+        .content_length = -1, /* the body ends when the connection does */
+        .date = rt_ctx_date(srv->ctx),
+        .extra = extra,
+    };
+    char head[2048];
+    int n = rt_http_response_head(head, sizeof(head), &h);
+    if (n < 0) {
+        rt_conn_close(c);
+        return;
+    }
+    uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)n), uv_buf_init((char *)first, first_len)};
+    if (srv->ctx->tracing)
+        rt_trace_event(&srv->ctx->trace, srv->ap->name, c->client, "response", "s2c",
+                       (uint64_t)n + first_len, 0);
+    write_bufs(c, bufs, 2);
+}
+
+int rt_conn_stream_write(struct rt_conn *c, const char *data, size_t len)
+{
+    if (c->tcp.write_queue_size + len > c->srv->ctx->opts.send_queue) {
+        c->srv->m.overflows++;
+        rt_conn_close(c);
+        return UV_ENOBUFS;
+    }
+    return rt_conn_write(c, data, len);
 }
 
 /* ---- Accepting ------------------------------------------------------------ */

@@ -178,8 +178,10 @@ struct rt_metrics {
     uint64_t delivered; /* messages sent to clients */
     uint64_t bytes_in;
     uint64_t bytes_out;
-    uint64_t errors;   /* 4xx/5xx answers */
-    uint64_t timeouts; /* connections dropped by a header or idle timeout */
+    uint64_t errors;    /* 4xx/5xx answers */
+    uint64_t timeouts;  /* connections dropped by a header or idle timeout */
+    uint64_t held;      /* requests held open now (long polls, streams) */
+    uint64_t overflows; /* streams closed because their send queue was full */
 };
 
 /* ---- Trace -------------------------------------------------------------- */
@@ -201,6 +203,7 @@ void rt_trace_close(struct rt_trace *tr);
 /* ---- Servers, connections, approaches ----------------------------------- */
 
 struct rt_conn;
+struct rt_server;
 
 /* What one approach plugs into the harness. */
 struct rt_approach {
@@ -212,10 +215,15 @@ struct rt_approach {
     int (*handle)(struct rt_conn *c, const struct rt_http_request *req);
     /* The connection is closing: drop conn->app's subscriptions and timers. */
     void (*on_close)(struct rt_conn *c);
+    /* Optional: the server starts (set srv->state) and stops (release it). */
+    int (*start)(struct rt_server *srv);
+    void (*stop)(struct rt_server *srv);
 };
 enum { RT_DONE = 0, RT_HELD = 1 };
 
 extern const struct rt_approach rt_short_poll;
+extern const struct rt_approach rt_long_poll;
+extern const struct rt_approach rt_sse;
 
 struct rt_opts {
     const char *host;
@@ -225,6 +233,9 @@ struct rt_opts {
     uint64_t max_body;
     uint64_t header_timeout_ms;
     uint64_t idle_timeout_ms;
+    uint64_t heartbeat_ms; /* SSE comment / WebSocket ping interval */
+    uint32_t retry_ms;     /* SSE `retry:` */
+    size_t send_queue;     /* bytes a stream may queue (RT_SEND_QUEUE_DEFAULT) */
     const char *trace_path;
 };
 
@@ -242,6 +253,7 @@ struct rt_server {
     uint64_t next_client;
     int port; /* the bound port */
     bool listening;
+    void *state; /* the approach's, from its start hook */
 };
 
 #define RT_MAX_SERVERS 4
@@ -257,6 +269,8 @@ struct rt_ctx {
     struct rt_server servers[RT_MAX_SERVERS];
     size_t num_servers;
     uv_timer_t sweep;
+    uv_idle_t resume; /* runs connections in `resuming` on the next turn */
+    struct rt_link resuming;
     uv_signal_t sigint, sigterm;
     uint64_t published;
     char date[30]; /* Date header, refreshed once a second */
@@ -281,6 +295,7 @@ struct rt_conn {
     bool keep_alive;    /* of the request being answered */
     bool paused;        /* reading stopped: write queue or buffer full */
     bool head_continue; /* 100 Continue already sent for this request */
+    bool held;          /* counted in the server's `held` metric */
     void *app;          /* the approach's state for a held request */
 };
 
@@ -315,12 +330,25 @@ void rt_conn_respond(struct rt_conn *c, int status, const char *content_type, co
 /* Answers with a short plain-text error body and counts it. */
 void rt_conn_error(struct rt_conn *c, int status, const char *why, const char *extra);
 
-/* A held request has been answered: read on (pipelined requests). */
+/* A held request has been answered: read on. Requests that arrived behind
+ * it (pipelined) run on the loop's next turn, never inside the caller, which
+ * may be in the middle of delivering a message to many subscribers. */
 void rt_conn_done(struct rt_conn *c);
 
-/* Writes raw bytes (for streams): copies them when the socket cannot take
- * them at once. Returns 0 or a libuv error. */
+/* Writes raw bytes: copies them when the socket cannot take them at once.
+ * Returns 0 or a libuv error (the connection is then closing). */
 int rt_conn_write(struct rt_conn *c, const char *data, size_t len);
+
+/* Starts a response that runs until the connection closes (no length):
+ * 200 with content_type, extra header lines, then first[0..first_len). */
+void rt_conn_stream_start(struct rt_conn *c, const char *content_type, const char *extra,
+                          const char *first, size_t first_len);
+
+/* Writes to a stream started with rt_conn_stream_start. When more than
+ * opts.send_queue bytes would wait in the server, the client is not keeping
+ * up: the connection is closed, counted in `overflows`, and UV_ENOBUFS
+ * returned. */
+int rt_conn_stream_write(struct rt_conn *c, const char *data, size_t len);
 
 /* Closes c (the approach's on_close hook runs first). */
 void rt_conn_close(struct rt_conn *c);
@@ -337,8 +365,14 @@ static inline struct rt_ctx *rt_conn_ctx(const struct rt_conn *c)
 bool rt_req_topic_since(struct rt_conn *c, const struct rt_http_request *req, char *topic,
                         uint64_t *since);
 
+/* Answers a poll from the log when it can: 200 with the messages after
+ * since, or 200 with a reset. Returns what it found; on RT_SINCE_EMPTY it
+ * has answered nothing, and the caller decides (204, or wait). */
+enum rt_since rt_poll_answer(struct rt_conn *c, const char *topic, uint64_t since);
+
 /* Internal to the harness (server.c <-> conn.c). */
 void rt_conn_accept(struct rt_server *srv);
+void rt_conn_on_resume(uv_idle_t *idle);
 int rt_route(struct rt_conn *c, const struct rt_http_request *req, char *body, size_t body_len);
 void rt_server_sweep(struct rt_server *srv, uint64_t now);
 size_t rt_metrics_json(struct rt_ctx *ctx, char *out, size_t cap);

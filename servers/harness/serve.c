@@ -15,6 +15,8 @@ static const struct {
     const struct rt_approach *ap;
 } approaches[] = {
     {"short", &rt_short_poll},
+    {"long", &rt_long_poll},
+    {"sse", &rt_sse},
 };
 #define NUM_APPROACHES (sizeof(approaches) / sizeof(approaches[0]))
 #define FIRST_PORT 8001
@@ -22,24 +24,30 @@ static const struct {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: rtlab serve short|all [options]\n"
+            "usage: rtlab serve short|long|sse|all [options]\n"
             "\n"
             "Runs one server (or all of them in one process, sharing one bus, on\n"
             "consecutive ports). The first line on stdout is `listening on HOST:PORT`\n"
             "(with `all`, one such line per server, followed by its approach).\n"
             "\n"
             "  --host HOST            address to listen on (default 127.0.0.1)\n"
-            "  --port P               port (default 8001 for short; 0 picks a free one;\n"
+            "  --port P               port (default 8001 short, 8002 long, 8003 sse; 0 picks\n"
+            "                         a free one;\n"
             "                         with `all`, P, P+1, ... or free ones for 0)\n"
             "  --ring N               messages kept per topic for replay (default %d)\n"
             "  --max-topics N         topics one server holds (default %d)\n"
             "  --max-body BYTES       largest request body (default %d)\n"
             "  --header-timeout S     seconds a client has to send a request (default %d)\n"
             "  --idle-timeout S       seconds an idle keep-alive connection stays (default %d)\n"
+            "  --heartbeat S          seconds between SSE heartbeat comments (default %d)\n"
+            "  --retry MS             reconnection delay SSE streams suggest (default %d)\n"
+            "  --send-queue BYTES     bytes a stream may queue before its slow client is\n"
+            "                         disconnected (default %d)\n"
             "  --trace FILE           write the JSONL trace of every request to FILE\n"
             "  -h, --help             this help\n",
             RT_RING_DEFAULT, RT_MAX_TOPICS, RT_HTTP_MAX_BODY, RT_HEADER_TIMEOUT_MS / 1000,
-            RT_IDLE_TIMEOUT_MS / 1000);
+            RT_IDLE_TIMEOUT_MS / 1000, RT_SSE_HEARTBEAT_MS / 1000, RT_SSE_RETRY_MS,
+            RT_SEND_QUEUE_DEFAULT);
 }
 
 static bool parse_num(const char *s, double min, double max, double *out)
@@ -63,6 +71,9 @@ static int parse_opts(int argc, char **argv, struct rt_opts *o)
         {"max-body", required_argument, 0, 'b'},
         {"header-timeout", required_argument, 0, 'T'},
         {"idle-timeout", required_argument, 0, 'I'},
+        {"heartbeat", required_argument, 0, 'B'},
+        {"retry", required_argument, 0, 'R'},
+        {"send-queue", required_argument, 0, 'Q'},
         {"trace", required_argument, 0, 'x'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -111,6 +122,24 @@ static int parse_opts(int argc, char **argv, struct rt_opts *o)
                 bad = "--idle-timeout wants 0.01-86400 seconds";
             else
                 o->idle_timeout_ms = (uint64_t)(v * 1000);
+            break;
+        case 'B':
+            if (!parse_num(optarg, 0.01, 86400, &v))
+                bad = "--heartbeat wants 0.01-86400 seconds";
+            else
+                o->heartbeat_ms = (uint64_t)(v * 1000);
+            break;
+        case 'R':
+            if (!parse_num(optarg, 0, 86400000, &v))
+                bad = "--retry wants 0-86400000 ms";
+            else
+                o->retry_ms = (uint32_t)v;
+            break;
+        case 'Q':
+            if (!parse_num(optarg, 1, 1 << 30, &v))
+                bad = "--send-queue wants 1-1073741824 bytes";
+            else
+                o->send_queue = (size_t)v;
             break;
         case 'x':
             o->trace_path = optarg;
@@ -176,7 +205,7 @@ int rt_cmd_serve(int argc, char **argv)
     while (!all && which < NUM_APPROACHES && strcmp(approaches[which].name, argv[1]) != 0)
         which++;
     if (!all && which == NUM_APPROACHES) {
-        bool later = !strcmp(argv[1], "long") || !strcmp(argv[1], "sse") || !strcmp(argv[1], "ws");
+        bool later = !strcmp(argv[1], "ws");
         fprintf(stderr, "rtlab serve: %s '%s'\n",
                 later ? "this build has no server yet for" : "unknown approach", argv[1]);
         return 2;

@@ -19,6 +19,9 @@ void rt_opts_default(struct rt_opts *o)
     o->max_body = RT_HTTP_MAX_BODY;
     o->header_timeout_ms = RT_HEADER_TIMEOUT_MS;
     o->idle_timeout_ms = RT_IDLE_TIMEOUT_MS;
+    o->heartbeat_ms = RT_SSE_HEARTBEAT_MS;
+    o->retry_ms = RT_SSE_RETRY_MS;
+    o->send_queue = RT_SEND_QUEUE_DEFAULT;
 }
 
 /* ---- Shared context -------------------------------------------------------- */
@@ -95,6 +98,10 @@ int rt_ctx_init(struct rt_ctx *ctx, uv_loop_t *loop, const struct rt_opts *opts,
         (r = uv_timer_start(&ctx->sweep, on_sweep, every, every)) != 0)
         return r;
     ctx->sweep.data = ctx;
+    rt_list_init(&ctx->resuming);
+    if ((r = uv_idle_init(loop, &ctx->resume)) != 0)
+        return r;
+    ctx->resume.data = ctx;
     uv_signal_t *sigs[] = {&ctx->sigint, &ctx->sigterm};
     int nums[] = {SIGINT, SIGTERM};
     for (int i = 0; i < 2; i++) {
@@ -119,8 +126,11 @@ void rt_ctx_stop(struct rt_ctx *ctx)
         srv->listening = false;
         while (!rt_list_empty(&srv->conns))
             rt_conn_close(rt_container_of(srv->conns.next, struct rt_conn, all));
+        if (srv->ap->stop != NULL)
+            srv->ap->stop(srv);
     }
     uv_close((uv_handle_t *)&ctx->sweep, NULL);
+    uv_close((uv_handle_t *)&ctx->resume, NULL);
     uv_close((uv_handle_t *)&ctx->sigint, NULL);
     uv_close((uv_handle_t *)&ctx->sigterm, NULL);
     if (ctx->tracing)
@@ -176,6 +186,8 @@ int rt_server_start(struct rt_ctx *ctx, const struct rt_approach *ap, int port,
         return r;
     srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                : ((struct sockaddr_in *)&ss)->sin_port);
+    if (ap->start != NULL && (r = ap->start(srv)) != 0)
+        return r;
     *out = srv;
     return 0;
 }
@@ -208,6 +220,30 @@ bool rt_req_topic_since(struct rt_conn *c, const struct rt_http_request *req, ch
         return false;
     }
     return true;
+}
+
+enum rt_since rt_poll_answer(struct rt_conn *c, const char *topic, uint64_t since)
+{
+    struct rt_ctx *ctx = rt_conn_ctx(c);
+    const struct rt_topic *tp = rt_topics_find(&ctx->topics, topic);
+    uint64_t next;
+    enum rt_since where = rt_topic_since(&ctx->topics, tp, since, &next);
+    if (where == RT_SINCE_RESET) { /* `since` is not in the log: say where to go on */
+        char body[64];
+        int n = snprintf(body, sizeof(body), "{\"reset\":true,\"next\":%llu}",
+                         (unsigned long long)next);
+        rt_conn_respond(c, 200, "application/json", body, (size_t)n, NULL, 0);
+    } else if (where == RT_SINCE_NEW) {
+        size_t len, count;
+        const char *body = rt_poll_json(ctx, tp, since, &len, &count);
+        if (body == NULL) {
+            rt_conn_error(c, 500, "out of memory", NULL);
+        } else {
+            c->srv->m.delivered += count;
+            rt_conn_respond(c, 200, "application/json", body, len, NULL, since + count);
+        }
+    }
+    return where;
 }
 
 static void on_published(void *arg, int status, const struct rt_msg *msg)

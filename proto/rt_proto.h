@@ -226,10 +226,20 @@ int rt_msg_json(char *out, size_t cap, const struct rt_msg_view *m);
 
 /* ---- Server-Sent Events (WHATWG HTML, "event stream") ------------------- */
 
-/* One event. For the encoder: id and event are optional (NULL), data may
- * hold line breaks (each line becomes a `data:` line). For the parser: id is
- * the stream's last event ID (it persists across events, as the spec says),
- * event is the type ("message" when the event named none). */
+/* One event.
+ *
+ * For the encoder: id and event are written when not NULL (an empty id is
+ * written too: it resets the receiver's last event ID). data is split into
+ * lines at each CRLF, LF or CR, and each line becomes a "data: " line; the
+ * text after the last line break is a line as well, so "" is one empty line
+ * (an event with empty data) and "a\n" is two lines (data "a\n"). NULL data
+ * writes no data line at all: receivers then dispatch nothing, though an id
+ * in the same event still sets their last event ID.
+ *
+ * For the parser: id is the stream's last event ID (it persists across
+ * events, as the spec says; empty when none was set), event is the type
+ * ("message" when the event named none), data the data lines joined with
+ * LF. */
 struct rt_sse_event {
     const char *id;
     size_t id_len;
@@ -242,41 +252,53 @@ struct rt_sse_event {
 /* Bytes rt_sse_encode() writes for ev. */
 size_t rt_sse_encode_len(const struct rt_sse_event *ev);
 
-/* Writes "id: ..\n", "event: ..\n", one "data: ..\n" per line of data (a
- * CRLF, LF or CR each end a line), and the blank line that dispatches it.
- * id and event must not hold line breaks. Returns bytes or RT_ENOSPACE. */
+/* Writes "id: ..\n", "event: ..\n", the "data: ..\n" lines (see struct
+ * rt_sse_event) and the blank line that dispatches the event, with one space
+ * after each colon. id and event should not hold line breaks: each break
+ * would start another line of the same field (so nothing can be smuggled
+ * into another field), and receivers keep the last. A receiver ignores an
+ * id that holds a NUL. Returns bytes, or RT_ENOSPACE (writing nothing) when
+ * they pass cap or INT_MAX. */
 int rt_sse_encode(char *out, size_t cap, const struct rt_sse_event *ev);
 
 /* Writes "retry: MS\n". Returns bytes or RT_ENOSPACE. */
 int rt_sse_encode_retry(char *out, size_t cap, uint32_t ms);
 
-/* Writes text as comment lines (":text\n", one per line of text).
- * Returns bytes or RT_ENOSPACE. */
+/* Writes text as comment lines (":text\n", one per line of text, split as
+ * data is; so empty text, NULL included, gives ":\n"). Returns bytes or
+ * RT_ENOSPACE. */
 int rt_sse_encode_comment(char *out, size_t cap, const char *text, size_t len);
 
 #define RT_SSE_ID_MAX 256   /* longest event id the parser keeps */
 #define RT_SSE_EVENT_MAX 64 /* longest event type the parser keeps */
 
 /* Parser state; rt_sse_parser_init() sets it up. Data of the event being
- * read is collected in the caller's buffer. */
+ * read is collected in the caller's buffer. Only retry_ms is for the caller
+ * to read; the other fields are private to proto/sse.c. */
 struct rt_sse_parser {
     char *data; /* caller's storage for the current event's data */
     size_t data_len, data_cap;
-    char event[RT_SSE_EVENT_MAX];
+    char event[RT_SSE_EVENT_MAX]; /* the event type buffer */
     size_t event_len;
     char id[RT_SSE_ID_MAX]; /* the last event ID buffer */
     size_t id_len;
-    char value[RT_SSE_ID_MAX]; /* an id or retry value while its line is read */
-    size_t value_len;
-    char field[8]; /* the field name while it is read ("retry" is longest) */
-    uint8_t field_len;
+    char value[RT_SSE_ID_MAX]; /* an id value while its line is read */
+    size_t value_len;          /* its bytes (for retry: its digits) so far */
+    int64_t retry_value;       /* a retry value while its line is read */
+    char field[8];             /* the field name while it is read ("retry" is longest) */
+    uint8_t field_len;         /* stops at sizeof field: longer than any we know */
     uint8_t state;
+    uint8_t kind;     /* which field the line being read sets */
     uint8_t bom_seen; /* bytes of a leading UTF-8 BOM matched so far */
     bool after_cr;    /* the last byte was CR: a following LF ends nothing */
-    bool overflow;    /* a value did not fit: the line is dropped, see below */
+    bool has_data;    /* a data line came since the last dispatch */
+    bool value_nul;   /* the id value holds a NUL: the line is ignored */
+    bool value_bad;   /* the id value is too long, or retry's holds a non-digit */
     int64_t retry_ms; /* the reconnection time the stream set, -1 when none */
 };
 
+/* data_cap bytes at data hold the data of one event (data may be NULL when
+ * data_cap is 0). */
 void rt_sse_parser_init(struct rt_sse_parser *p, char *data, size_t data_cap);
 
 /*
@@ -286,17 +308,22 @@ void rt_sse_parser_init(struct rt_sse_parser *p, char *data, size_t data_cap);
  * field with an empty value; one space after the colon is removed; "data"
  * appends the value and a LF to the data buffer; "event" sets the type;
  * "id" sets the last event ID unless the value holds a NUL; "retry" sets
- * retry_ms only when the value is all ASCII digits; other fields are
- * ignored; a blank line dispatches: an event with empty data is not
- * dispatched (the buffers are reset all the same), else the final LF is
- * removed from data and the event is handed out.
+ * retry_ms only when the value is one or more ASCII digits (saturating at
+ * INT64_MAX); other fields are ignored; a blank line dispatches: when no
+ * data line came since the last dispatch nothing is dispatched (the event
+ * type is reset all the same), else the final LF is removed from data and
+ * the event is handed out. So "data" alone dispatches an event with empty
+ * data. Field names are compared byte for byte, and bytes are not checked
+ * to be UTF-8. A stream that ends inside an event dispatches nothing more.
  *
  * Stops after the first event that dispatches: returns the bytes consumed
  * through its blank line with *got = true and *ev filled (views into the
- * parser, valid until the next call). Otherwise consumes everything and
- * *got = false. Returns RT_EBODYTOOBIG when an event's data passes data_cap
- * (or an id passes RT_SSE_ID_MAX): the stream is then unusable (the caller
- * reconnects). An event type longer than RT_SSE_EVENT_MAX is an error too.
+ * parser and the data buffer, valid until the next call). Otherwise consumes
+ * everything and *got = false. Any split of the input gives the same
+ * events. Returns RT_EBODYTOOBIG when an event's data (without its final
+ * LF) passes data_cap, an event type passes RT_SSE_EVENT_MAX, or an id
+ * (without a NUL) passes RT_SSE_ID_MAX: the stream is then unusable, every
+ * later call fails the same way, and the caller reconnects.
  */
 int64_t rt_sse_parse(struct rt_sse_parser *p, const char *buf, size_t len, struct rt_sse_event *ev,
                      bool *got);

@@ -102,6 +102,11 @@ bool tu_proc_line(struct tu_proc *p, char *line, size_t cap, int timeout_ms)
             memcpy(line, p->out + p->out_pos, n);
             line[n] = '\0';
             p->out_pos = (size_t)(nl - p->out) + 1;
+            if (p->out_pos > sizeof(p->out) / 2) { /* make room for more output */
+                memmove(p->out, p->out + p->out_pos, p->out_len - p->out_pos + 1);
+                p->out_len -= p->out_pos;
+                p->out_pos = 0;
+            }
             return true;
         }
         int64_t left = end - tu_now_ms();

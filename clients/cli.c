@@ -22,8 +22,8 @@ static const struct {
     const struct rt_approach *impl;
 } approaches[] = {
     {"short", &rt_short_approach},
-    {"long", NULL},
-    {"sse", NULL},
+    {"long", &rt_long_approach},
+    {"sse", &rt_sse_approach},
     {"ws", NULL},
 };
 
@@ -87,6 +87,15 @@ int rt_cli_count(const char *cmd, const char *opt, const char *text, uint64_t mi
     }
     *out = v;
     return 0;
+}
+
+int rt_cli_applies(const char *cmd, const struct rt_approach *ap, unsigned opt, const char *name)
+{
+    if (ap->options & opt)
+        return 0;
+    const char *whom = opt == RT_OPT_INTERVAL ? "short" : opt == RT_OPT_TIMEOUT ? "long" : "sse";
+    fprintf(stderr, "rtlab %s: %s is for %s only, not %s\n", cmd, name, whom, ap->name);
+    return -1;
 }
 
 int rt_cli_name(const char *cmd, const char *opt, const char *name)

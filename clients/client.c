@@ -18,24 +18,34 @@ static const char usage[] =
     "\n"
     "Subscribes to a topic and prints each message once, in order, as one JSON\n"
     "line on stdout. Errors, resets and a closing summary go to stderr.\n"
-    "APPROACH is short (long, sse and ws are not available yet).\n"
+    "APPROACH is short, long or sse (ws is not available yet).\n"
     "\n"
-    "  --url URL        server (default http://127.0.0.1:8001)\n"
+    "  --url URL        server (default http://127.0.0.1:8001 for short, :8002\n"
+    "                   for long, :8003 for sse)\n"
     "  --topic T        topic to follow (required)\n"
-    "  --interval S     short polling: seconds from an answer to the next\n"
-    "                   request, fractions allowed (default 1)\n"
+    "  --interval S     short: seconds from an answer to the next request,\n"
+    "                   fractions allowed (default 1)\n"
+    "  --timeout S      long: whole seconds the server may hold a poll, 1 to 120\n"
+    "                   (default 30); a poll fails after S + 10 s\n"
+    "  --heartbeat S    sse: the server's heartbeat interval (default 15); a\n"
+    "                   stream silent for 2.5 times this is dropped and reopened\n"
+    "                   (0: never)\n"
     "  --since N        deliver messages after id N (default 0: all the server has)\n"
     "  --count N        stop after N messages\n"
     "  --duration S     stop after S seconds\n"
     "  --help           this text\n"
     "\n"
     "Failed requests are retried with exponential backoff (1 s doubling to 30 s,\n"
-    "full jitter). Exit status: 0, or 1 when not one request succeeded.\n";
+    "full jitter). sse reconnects after the stream's retry time plus the same\n"
+    "backoff, starting from 0 to 1 s after a stream that delivered, and resumes\n"
+    "with Last-Event-ID. Exit status: 0, or 1 when not one request succeeded.\n";
 
 struct client_opts {
     const char *url;
     const char *topic;
     uint64_t interval_ms;
+    uint64_t hold_ms;
+    uint64_t heartbeat_ms;
     uint64_t since;
     uint64_t count;       /* 0: no limit */
     uint64_t duration_ms; /* 0: no limit */
@@ -55,17 +65,27 @@ struct client_run {
 
 /* ---- Options ----------------------------------------------------------- */
 
-/* Fills o from argv (argv[1] is the approach). Returns -1 after printing
- * an error, 0 to run, 1 when --help was printed. */
-static int parse_options(int argc, char **argv, struct client_opts *o)
+/* Fills o from argv (argv[1] is the approach ap). Returns -1 after
+ * printing an error, 0 to run, 1 when --help was printed. */
+static int parse_options(int argc, char **argv, const struct rt_approach *ap, struct client_opts *o)
 {
     static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'},      {"topic", required_argument, NULL, 't'},
-        {"interval", required_argument, NULL, 'i'}, {"since", required_argument, NULL, 's'},
-        {"count", required_argument, NULL, 'c'},    {"duration", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"url", required_argument, NULL, 'u'},
+        {"topic", required_argument, NULL, 't'},
+        {"interval", required_argument, NULL, 'i'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"heartbeat", required_argument, NULL, 'b'},
+        {"since", required_argument, NULL, 's'},
+        {"count", required_argument, NULL, 'c'},
+        {"duration", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    *o = (struct client_opts){.url = "http://127.0.0.1:8001", .interval_ms = 1000};
+    *o = (struct client_opts){.url = ap->default_url,
+                              .interval_ms = 1000,
+                              .hold_ms = RT_LONG_HOLD_DEFAULT_S * 1000,
+                              .heartbeat_ms = RT_SSE_HEARTBEAT_DEFAULT_MS};
+    uint64_t hold_s;
     int ch, bad = 0;
     optind = 0; /* glibc: start afresh (tests run commands more than once) */
     opterr = 0;
@@ -80,7 +100,17 @@ static int parse_options(int argc, char **argv, struct client_opts *o)
             o->topic = optarg;
             break;
         case 'i':
+            bad |= rt_cli_applies("client", ap, RT_OPT_INTERVAL, "--interval");
             bad |= rt_cli_seconds("client", "--interval", optarg, &o->interval_ms);
+            break;
+        case 'T':
+            bad |= rt_cli_applies("client", ap, RT_OPT_TIMEOUT, "--timeout");
+            bad |= rt_cli_count("client", "--timeout", optarg, 1, RT_LONG_HOLD_MAX_S, &hold_s);
+            o->hold_ms = hold_s * 1000;
+            break;
+        case 'b':
+            bad |= rt_cli_applies("client", ap, RT_OPT_HEARTBEAT, "--heartbeat");
+            bad |= rt_cli_seconds("client", "--heartbeat", optarg, &o->heartbeat_ms);
             break;
         case 's':
             bad |= rt_cli_count("client", "--since", optarg, 0, UINT64_MAX, &o->since);
@@ -157,13 +187,17 @@ static void on_message(void *arg, const struct rt_sub_msg *m)
         stop(run);
 }
 
-static void print_summary(const struct rt_sub_stats *st)
+static void print_summary(const struct rt_approach *ap, const struct rt_sub_stats *st)
 {
     double empty = st->requests ? 100.0 * (double)st->empty / (double)st->requests : 0;
+    fprintf(stderr, "summary: %" PRIu64 " %s, ", st->requests,
+            ap->streams ? "streams" : "requests");
+    if (!ap->streams)
+        fprintf(stderr, "%" PRIu64 " empty (%.1f%%), ", st->empty, empty);
     fprintf(stderr,
-            "summary: %" PRIu64 " requests, %" PRIu64 " empty (%.1f%%), %" PRIu64
-            " messages, %" PRIu64 " duplicates dropped, %" PRIu64 " errors, %" PRIu64 " resets",
-            st->requests, st->empty, empty, st->messages, st->duplicates, st->errors, st->resets);
+            "%" PRIu64 " connections, %" PRIu64 " reconnects, %" PRIu64 " messages, %" PRIu64
+            " duplicates dropped, %" PRIu64 " errors, %" PRIu64 " resets",
+            st->connects, st->reconnects, st->messages, st->duplicates, st->errors, st->resets);
     if (st->latency.count)
         fprintf(stderr, ", latency p50 %.1f ms p99 %.1f ms\n",
                 (double)rt_hist_percentile(&st->latency, 50) / 1000.0,
@@ -180,6 +214,8 @@ static int start(struct client_run *run)
         .topic = run->opts.topic,
         .since = run->opts.since,
         .interval_ms = run->opts.interval_ms,
+        .hold_ms = run->opts.hold_ms,
+        .heartbeat_ms = run->opts.heartbeat_ms,
         .seed = rt_now_us() ^ ((uint64_t)getpid() << 32),
         .verbose = true,
         .stats = &run->stats,
@@ -225,7 +261,7 @@ int rt_cmd_client(int argc, char **argv)
         return RT_EXIT_FAIL;
     }
     int code = RT_EXIT_USAGE;
-    int p = parse_options(argc, argv, &run->opts);
+    int p = parse_options(argc, argv, approach, &run->opts);
     if (p != 0) {
         code = p > 0 ? RT_EXIT_OK : RT_EXIT_USAGE;
     } else if (rt_endpoint_init(&run->ep, run->opts.url) != 0) {
@@ -245,7 +281,7 @@ int rt_cmd_client(int argc, char **argv)
                 fprintf(stderr, "rtlab client: cannot start: %s\n", uv_strerror(r));
             rt_cli_loop_close(&run->loop);
         }
-        print_summary(&run->stats);
+        print_summary(approach, &run->stats);
         bool none_ok = run->stats.errors > 0 && run->stats.errors >= run->stats.requests;
         code = r < 0 || none_ok ? RT_EXIT_FAIL : RT_EXIT_OK;
     }

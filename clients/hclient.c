@@ -24,6 +24,11 @@
  * rt_http_chunked_scan()/decode() for chunked bodies. This file only frames
  * answers on the byte stream and manages the socket.
  *
+ * A streamed answer (rt_hclient_stream(), for Server-Sent Events) takes the
+ * same path up to its head; from then on each read is handed to the caller
+ * where it lies, and the request's deadline becomes an idle watchdog that
+ * every read pushes back (see "Streaming" below).
+ *
  * WE SIMPLIFIED: no pipelining (one request at a time is what every rtlab
  * client needs); no TLS; no redirects; an interim 1xx answer is not skipped
  * (we never send Expect: 100-continue, so a server has no reason to send
@@ -56,8 +61,12 @@ enum framing {
  * clients run on the loop's thread, so one buffer serves them all. */
 static char shared_in[64 * 1024];
 
+/* frame()'s answer when the head of an answer to be streamed is in. */
+#define STREAM_HEAD INT64_MAX
+
 static void advance(struct rt_hclient *c);
 static void conn_close(struct rt_hclient *c);
+static void on_timeout(uv_timer_t *t);
 
 /* ---- Endpoint ---------------------------------------------------------- */
 
@@ -159,6 +168,7 @@ static void finish(struct rt_hclient *c, int err, const struct rt_hanswer *ans, 
     if (cb == NULL)
         return;
     c->cb = NULL;
+    c->stream = c->streaming = false;
     uv_timer_stop(&c->timer);
     c->addr_left = 0;
     if (!keep)
@@ -206,6 +216,9 @@ static void on_timeout(uv_timer_t *t)
 static void on_tcp_close(uv_handle_t *h)
 {
     struct rt_hclient *c = h->data;
+    if (c->established && c->open_conns)
+        (*c->open_conns)--;
+    c->established = false;
     c->state = CONN_NONE;
     c->reused = false;
     c->written = false;
@@ -304,6 +317,9 @@ static void on_connect(uv_connect_t *req, int status)
     }
     c->state = CONN_OPEN;
     c->connects++;
+    c->established = true;
+    if (c->open_conns)
+        (*c->open_conns)++;
     c->ep->preferred = c->addr_cur;
     c->addr_left = 0;
     int r = uv_tcp_nodelay(&c->tcp, 1);
@@ -381,22 +397,25 @@ static void advance(struct rt_hclient *c)
     /* RESOLVING, CONNECTING, CLOSING: their callbacks call us again. */
 }
 
-/* Formats the request head into c->out, growing it as needed. */
+/* Formats the request head into c->out, growing it as needed. extra is
+ * NULL or header lines ending in CRLF. */
 static int format_request(struct rt_hclient *c, const char *method, const char *target,
-                          const char *content_type)
+                          const char *content_type, const char *extra)
 {
+    extra = extra ? extra : "";
     for (;;) {
         int n;
         if (!c->has_body)
             n = snprintf(c->out, c->out_cap,
-                         "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: rtlab\r\n\r\n", method, target,
-                         c->ep->host_header);
+                         "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: rtlab\r\n%s\r\n", method,
+                         target, c->ep->host_header, extra);
         else
             n = snprintf(c->out, c->out_cap,
-                         "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: rtlab\r\n"
+                         "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: rtlab\r\n%s"
                          "%s%s%sContent-Length: %zu\r\n\r\n",
-                         method, target, c->ep->host_header, content_type ? "Content-Type: " : "",
-                         content_type ? content_type : "", content_type ? "\r\n" : "", c->body_len);
+                         method, target, c->ep->host_header, extra,
+                         content_type ? "Content-Type: " : "", content_type ? content_type : "",
+                         content_type ? "\r\n" : "", c->body_len);
         if (n < 0)
             return UV_EINVAL;
         if ((size_t)n < c->out_cap) {
@@ -411,19 +430,34 @@ static int format_request(struct rt_hclient *c, const char *method, const char *
     }
 }
 
-int rt_hclient_request(struct rt_hclient *c, const char *method, const char *target,
-                       const char *content_type, const char *body, size_t body_len,
-                       uint64_t timeout_ms, rt_hclient_cb cb)
+/* True when the header lines are well formed: each ends in CRLF, and no
+ * CR or LF hides inside one (which would smuggle in a header or a request). */
+static bool headers_ok(const char *h)
+{
+    while (h && *h) {
+        size_t n = strcspn(h, "\r\n");
+        if (n == 0 || h[n] != '\r' || h[n + 1] != '\n')
+            return false;
+        h += n + 2;
+    }
+    return true;
+}
+
+/* What rt_hclient_request() and rt_hclient_stream() share. */
+static int start_request(struct rt_hclient *c, const char *method, const char *target,
+                         const char *content_type, const char *extra, const char *body,
+                         size_t body_len, uint64_t timeout_ms, rt_hclient_cb cb)
 {
     if (c->cb != NULL)
         return UV_EBUSY;
     if (c->closing || strpbrk(target, "\r\n") || strpbrk(method, " \r\n") ||
-        (content_type && strpbrk(content_type, "\r\n")) || body_len > UINT32_MAX)
+        (content_type && strpbrk(content_type, "\r\n")) || !headers_ok(extra) ||
+        body_len > UINT32_MAX)
         return UV_EINVAL;
     c->has_body = body != NULL;
     c->body = body;
     c->body_len = body ? body_len : 0;
-    int r = format_request(c, method, target, content_type);
+    int r = format_request(c, method, target, content_type, extra);
     if (r < 0)
         return r;
     c->head_method = strcmp(method, "HEAD") == 0;
@@ -435,8 +469,35 @@ int rt_hclient_request(struct rt_hclient *c, const char *method, const char *tar
     if (r < 0)
         return r;
     c->cb = cb;
+    c->serial++;
     advance(c);
     return 0;
+}
+
+int rt_hclient_request(struct rt_hclient *c, const char *method, const char *target,
+                       const char *content_type, const char *body, size_t body_len,
+                       uint64_t timeout_ms, rt_hclient_cb cb)
+{
+    return start_request(c, method, target, content_type, NULL, body, body_len, timeout_ms, cb);
+}
+
+int rt_hclient_stream(struct rt_hclient *c, const char *target, const char *headers,
+                      uint64_t timeout_ms, uint64_t idle_ms, rt_hclient_head_cb on_head,
+                      rt_hclient_data_cb on_data, rt_hclient_cb on_end)
+{
+    if (c->cb != NULL)
+        return UV_EBUSY;
+    c->on_head = on_head;
+    c->on_data = on_data;
+    c->idle_ms = idle_ms;
+    int r = start_request(c, "GET", target, NULL, headers, NULL, 0, timeout_ms, on_end);
+    c->stream = r == 0;
+    return r;
+}
+
+void rt_hclient_abort(struct rt_hclient *c, int err)
+{
+    finish(c, err, NULL, false);
 }
 
 void rt_hclient_close(struct rt_hclient *c, rt_hclient_close_cb close_cb)
@@ -452,6 +513,13 @@ void rt_hclient_close(struct rt_hclient *c, rt_hclient_close_cb close_cb)
 
 /* ---- Reading the answer ------------------------------------------------ */
 
+/* True when the answer whose head we have is to be streamed: a 200 with a
+ * body (a chunked one is refused in frame()). */
+static bool streams(const struct rt_hclient *c)
+{
+    return c->stream && c->status == 200 && !c->head_method;
+}
+
 /* Reads the head's framing once rt_http_response_parse() has it whole. */
 static int take_head(struct rt_hclient *c, const struct rt_http_response *resp)
 {
@@ -464,7 +532,8 @@ static int take_head(struct rt_hclient *c, const struct rt_http_response *resp)
     } else if (resp->chunked) {
         c->framing = FRAME_CHUNKED;
     } else if (resp->content_length >= 0) {
-        if ((uint64_t)resp->content_length > RT_CLIENT_MAX_RESPONSE)
+        /* A streamed body is not buffered, so it needs no limit. */
+        if ((uint64_t)resp->content_length > RT_CLIENT_MAX_RESPONSE && !streams(c))
             return RT_EBODYTOOBIG;
         c->framing = FRAME_LENGTH;
         c->content_length = (uint64_t)resp->content_length;
@@ -492,6 +561,8 @@ static int64_t frame(struct rt_hclient *c, const char *p, size_t len)
             return r;
         if ((r = take_head(c, &resp)) < 0)
             return r;
+        if (streams(c) && c->framing != FRAME_NONE)
+            return c->framing == FRAME_CHUNKED ? RT_ENOTIMPL : STREAM_HEAD;
     }
     size_t body_have = len - c->head_len;
     switch (c->framing) {
@@ -548,6 +619,55 @@ static int stash(struct rt_hclient *c, const char *p, size_t n)
     return 0;
 }
 
+/* ---- Streaming --------------------------------------------------------- */
+
+/*
+ * A streamed body's bytes p[0..n), handed on where they lie. Each read
+ * pushes the watchdog back. A Content-Length body ends when it is all in
+ * (bytes after it are dropped with the connection).
+ */
+static void stream_bytes(struct rt_hclient *c, const char *p, size_t n)
+{
+    uint32_t serial = c->serial;
+    if (c->idle_ms > 0)
+        uv_timer_start(&c->timer, on_timeout, c->idle_ms, 0);
+    if (c->framing == FRAME_LENGTH && n > c->content_length)
+        n = (size_t)c->content_length;
+    if (n > 0)
+        c->on_data(c, p, n);
+    if (c->cb == NULL || c->serial != serial)
+        return; /* aborted or closed meanwhile */
+    if (c->framing == FRAME_LENGTH && (c->content_length -= n) == 0)
+        finish(c, 0, NULL, false);
+}
+
+/*
+ * The head of a streamed answer is in buf[0..len) (the shared buffer, or
+ * the piece kept while the head arrived). Hands the head over, then any
+ * body bytes that came with it; the piece is freed: from now on nothing is
+ * kept. The deadline gives way to the watchdog.
+ */
+static void stream_start(struct rt_hclient *c, char *buf, size_t len)
+{
+    struct rt_http_response resp;
+    uint32_t serial = c->serial;
+    char *piece = c->in; /* ours now: finish() must not free it under us */
+    c->in = NULL;
+    c->in_len = c->in_cap = 0;
+    c->streaming = true;
+    uv_timer_stop(&c->timer); /* the deadline is met; stream_bytes() sets the watchdog */
+    if (rt_http_response_parse(&resp, buf, c->head_len, 0, RT_HTTP_MAX_HEAD) < 0) {
+        finish(c, RT_EBADRESP, NULL, false); /* cannot happen: it parsed before */
+    } else {
+        struct rt_hanswer ans = {.status = c->status, .head = &resp, .body = buf + c->head_len};
+        c->on_head(c, &ans);
+        /* Even with no bytes: a Content-Length: 0 stream ends right here. */
+        if (c->cb != NULL && c->serial == serial)
+            stream_bytes(c, buf + c->head_len, len - c->head_len);
+    }
+    free(piece);
+}
+
 /*
  * New bytes p[0..n). When nothing is pending they are framed right where
  * they are (the shared buffer: an answer that comes in one read is never
@@ -559,6 +679,10 @@ static void feed(struct rt_hclient *c, char *p, size_t n)
     char *buf = p;
     size_t len = n;
     int e = 0;
+    if (c->streaming) {
+        stream_bytes(c, p, n);
+        return;
+    }
     if (c->in_len > 0) {
         if ((e = stash(c, p, n)) < 0) {
             finish(c, e, NULL, false);
@@ -568,7 +692,9 @@ static void feed(struct rt_hclient *c, char *p, size_t n)
         len = c->in_len;
     }
     int64_t r = frame(c, buf, len);
-    if (r > 0)
+    if (r == STREAM_HEAD)
+        stream_start(c, buf, len);
+    else if (r > 0)
         deliver(c, buf, (size_t)r, len);
     else if (r < 0)
         finish(c, (int)r, NULL, false);
@@ -592,6 +718,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     /* EOF or an error. */
     if (c->cb == NULL) {
         conn_close(c); /* the server closed an idle keep-alive connection */
+        return;
+    }
+    if (c->streaming) {
+        finish(c, (int)nread, NULL, false); /* UV_EOF: the server ended the stream */
         return;
     }
     if (nread == UV_EOF && c->head_done && c->framing == FRAME_CLOSE) {

@@ -4,8 +4,8 @@
  * command-line helpers of the three commands.
  *
  * The commands are written once, against struct rt_approach; an approach
- * (short_poll.c now; long polling, SSE and WebSocket later) is one table
- * entry. `rtlab client X` runs one subscriber and prints what it receives;
+ * (short_poll.c, long_poll.c, sse.c; WebSocket later) is one table entry.
+ * `rtlab client X` runs one subscriber and prints what it receives;
  * `rtlab load X` runs thousands of the same subscribers and counts.
  */
 #ifndef RT_CLIENTS_INTERNAL_H
@@ -20,17 +20,59 @@
 #include "rt_clients.h"
 #include "rt_retry.h"
 
+/* ---- Client timing ----------------------------------------------------- */
+
+/* (These belong with the other client limits in proto/rt_limits.h; they sit
+ * here while that header is not the clients module's to change.) */
+
+/* Long polling: the hold the client asks for when not told (the server's
+ * default too), and the most the server allows. */
+#define RT_LONG_HOLD_DEFAULT_S 30
+#define RT_LONG_HOLD_MAX_S 120
+
+/* Long polling: an empty answer sooner than this after the request means
+ * the server did not hold it (a short-polling server, say); the next poll
+ * then waits out the rest of this, so the loop can never spin. */
+#define RT_LONG_MIN_CYCLE_MS 1000
+
+/* SSE: the reconnection time until the stream sets one with `retry:` (what
+ * browsers use), and the most we honour: a longer silence is more likely a
+ * mistake than a wish. */
+#define RT_SSE_RETRY_DEFAULT_MS 3000
+#define RT_SSE_RETRY_MAX_MS 600000
+
+/* SSE: the server's heartbeat interval when not told (rtlab's default); the
+ * watchdog drops a stream after RT_SSE_WATCHDOG_FACTOR heartbeats without a
+ * byte: one late heartbeat is not a dead connection, two and a half are. */
+#define RT_SSE_HEARTBEAT_DEFAULT_MS 15000
+#define RT_SSE_WATCHDOG_FACTOR 2.5
+
+/* SSE: the largest event data we accept: a message object around the
+ * largest data a server takes (RT_HTTP_MAX_BODY) with room for its id,
+ * topic, event and ts. */
+#define RT_SSE_DATA_MAX (RT_HTTP_MAX_BODY + 1024)
+
+/* SSE: the most raw bytes of one unfinished event a stream keeps between
+ * reads. Field names and line ends make an event's bytes longer than its
+ * data; past four times the data limit they are not an event but junk. */
+#define RT_SSE_TAIL_MAX (4 * RT_SSE_DATA_MAX)
+
 /* ---- Subscribers ------------------------------------------------------- */
 
 /* Counters a subscriber adds to. The load generator points all of its
  * subscribers at one of these, so the totals need no summing up. */
 struct rt_sub_stats {
-    uint64_t requests;      /* requests sent (or connections opened, for streams) */
-    uint64_t empty;         /* answers without messages (short polling: 204) */
+    uint64_t requests;      /* requests sent (for streams: streams asked for) */
+    uint64_t connects;      /* TCP connections established */
+    uint64_t reconnects;    /* of those, the ones after a subscriber's first */
+    uint64_t empty;         /* answers without messages (polling: 204) */
     uint64_t messages;      /* messages delivered: new, in order, once */
     uint64_t duplicates;    /* messages dropped as already delivered */
-    uint64_t errors;        /* failed requests: network, timeout, 5xx, bad answer */
+    uint64_t errors;        /* failed requests or streams: network, timeout, 5xx,
+                               bad answer, silent stream */
     uint64_t resets;        /* the server said our position is gone */
+    uint64_t held;          /* now: polls in flight plus streams open */
+    uint64_t open;          /* now: TCP connections open */
     struct rt_hist latency; /* delivery latency, microseconds: now - ts */
 };
 
@@ -39,7 +81,8 @@ struct rt_sub_stats {
  * during the call. */
 struct rt_sub_msg {
     uint64_t id;
-    uint64_t ts_us;
+    uint64_t ts_us;   /* publish time (0 when the message had none) */
+    uint64_t recv_us; /* when we read it, same clock */
     const char *raw;
     size_t raw_len;
 };
@@ -49,6 +92,12 @@ struct rt_sub_config {
     const char *topic;      /* rt_name_valid(); outlives the subscriber */
     uint64_t since;         /* deliver messages after this id */
     uint64_t interval_ms;   /* short polling: wait between an answer and the next request */
+    uint64_t hold_ms;       /* long polling: how long the server may hold a poll
+                               (whole seconds; 0: RT_LONG_HOLD_DEFAULT_S) */
+    uint64_t margin_ms;     /* long polling: a poll fails after hold + this
+                               (0: RT_CLIENT_REQUEST_TIMEOUT_MS) */
+    uint64_t heartbeat_ms;  /* SSE: the server's heartbeat interval; the watchdog
+                               waits 2.5 times this (0: no watchdog) */
     uint64_t seed;          /* for backoff jitter */
     bool verbose;           /* print errors and resets to stderr */
     struct rt_sub_stats *stats;
@@ -58,16 +107,27 @@ struct rt_sub_config {
     void *arg;
 };
 
+/* Options of the commands that only some approaches take. */
+enum {
+    RT_OPT_INTERVAL = 1,  /* --interval: short polling */
+    RT_OPT_TIMEOUT = 2,   /* --timeout: long polling */
+    RT_OPT_HEARTBEAT = 4, /* --heartbeat: SSE */
+};
+
 /*
- * One approach, as the commands see it. sub_size = 0 marks an approach that
- * is not available yet. A subscriber lives in sub_size bytes of the
- * caller's storage (the load generator allocates one array for all):
+ * One approach, as the commands see it. A subscriber lives in sub_size
+ * bytes of the caller's storage (the load generator allocates one array
+ * for all):
  *   init(loop, sub, cfg)    set up; no I/O. Returns 0 or a libuv error.
  *   start(sub, delay_ms)    begin receiving after delay_ms.
  *   close(sub, cb)          stop; cb(sub) runs when the storage may go.
  */
 struct rt_approach {
     const char *name;
+    const char *default_url; /* the server's default port for this approach */
+    unsigned options;        /* RT_OPT_* it takes */
+    bool holds;              /* each subscriber keeps a request or stream open */
+    bool streams;            /* one request carries many messages (no empty answers) */
     size_t sub_size;
     int (*init)(uv_loop_t *loop, void *sub, const struct rt_sub_config *cfg);
     void (*start)(void *sub, uint64_t delay_ms);
@@ -75,6 +135,83 @@ struct rt_approach {
 };
 
 extern const struct rt_approach rt_short_approach; /* short_poll.c */
+extern const struct rt_approach rt_long_approach;  /* long_poll.c */
+extern const struct rt_approach rt_sse_approach;   /* sse.c */
+
+/* ---- What every subscriber does (sub.c) -------------------------------- */
+
+/*
+ * Takes one message object of an answer or event: its id (a whole number
+ * > 0) and ts from item (cJSON's parse of raw[0..raw_len)), then de-dup
+ * and order by seq, counting, latency (recv_us - ts) and cfg->on_message.
+ * Returns RT_SEQ_NEW/GAP/DUP, or -1 when item has no valid id (nothing is
+ * counted then).
+ */
+int rt_sub_take(const struct rt_sub_config *cfg, struct rt_seq *seq, const cJSON *item,
+                const char *raw, size_t raw_len, uint64_t recv_us);
+
+/* The server said our position is gone: count it, move seq to next and,
+ * when verbose, say so on stderr. */
+void rt_sub_reset(const struct rt_sub_config *cfg, struct rt_seq *seq, uint64_t next);
+
+/* Something went wrong and we try again in delay_ms: counts an error when
+ * error is true and, when verbose, prints "error: topic T: WHY; VERB in
+ * X s" (or "note: ..." when it is not an error). */
+void rt_sub_trouble(const struct rt_sub_config *cfg, bool error, const char *verb,
+                    uint64_t delay_ms, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Adds the connections c established since *seen to the stats (connects,
+ * and reconnects for all but a subscriber's first). */
+void rt_sub_count_connects(struct rt_sub_stats *st, const struct rt_hclient *c, uint64_t *seen);
+
+/* ---- The polling subscriber (poll.c): short and long polling ----------- */
+
+/* Short and long polling are one loop (ask, take the answer, ask again);
+ * they differ only in how long the server may hold a request and how long
+ * the client waits before the next one. short_poll.c and long_poll.c are
+ * the approach entries and the lessons; this is the machine they share. */
+struct rt_poll_sub {
+    struct rt_hclient http; /* the keep-alive connection */
+    uv_timer_t timer;       /* the wait before the next request */
+    struct rt_sub_config cfg;
+    struct rt_seq seq;         /* what was delivered: de-dup and order */
+    struct rt_backoff backoff; /* how long to wait after a failure */
+    uint64_t since;            /* what we ask for next */
+    uint64_t hold_ms;          /* 0: short polling; else the server's hold (long polling) */
+    uint64_t sent_ms;          /* loop time the request in flight was sent */
+    uint64_t connects_seen;
+    bool closing;
+    int closes_left;
+    void (*close_cb)(void *sub);
+};
+
+/* init for an rt_approach, with the hold (0 for short polling). */
+int rt_poll_init(uv_loop_t *loop, struct rt_poll_sub *s, const struct rt_sub_config *cfg,
+                 uint64_t hold_ms);
+void rt_poll_start(void *sub, uint64_t delay_ms);
+void rt_poll_close(void *sub, void (*cb)(void *sub));
+
+/* ---- Fan-out: when the last client has a message (fanout.c) ------------ */
+
+struct rt_fanout {
+    uint64_t after;     /* ids after this one are tracked */
+    uint32_t *got;      /* [id - after - 1]: clients that have the message */
+    uint64_t *worst_us; /* [id - after - 1]: the largest recv - ts so far */
+    size_t cap;
+};
+
+/* Starts tracking the messages after id `after`. */
+void rt_fanout_init(struct rt_fanout *f, uint64_t after);
+void rt_fanout_close(struct rt_fanout *f);
+
+/* One client received m (call once per client and message: rt_seq
+ * already drops duplicates). Messages without a ts are not tracked. */
+void rt_fanout_record(struct rt_fanout *f, const struct rt_sub_msg *m);
+
+/* Records into h the fan-out time (us) of each message after..last that
+ * reached all clients; returns how many did. */
+uint64_t rt_fanout_result(const struct rt_fanout *f, uint64_t last, uint64_t clients,
+                          struct rt_hist *h);
 
 /* ---- JSON text (json.c) ------------------------------------------------ */
 
@@ -114,6 +251,10 @@ int rt_cli_number(const char *cmd, const char *opt, const char *text, double min
 /* Parses a decimal count in [min, max]; same error handling. */
 int rt_cli_count(const char *cmd, const char *opt, const char *text, uint64_t min, uint64_t max,
                  uint64_t *out);
+
+/* Checks that the approach takes option opt (an RT_OPT_*), named name;
+ * same error handling. */
+int rt_cli_applies(const char *cmd, const struct rt_approach *ap, unsigned opt, const char *name);
 
 /* Checks a topic or event name, same error handling. */
 int rt_cli_name(const char *cmd, const char *opt, const char *name);

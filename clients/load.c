@@ -2,35 +2,49 @@
  * load.c - `rtlab load APPROACH`: many subscribers and one publisher in one
  * process, on one libuv loop, and a report of what the server did for them.
  *
- * A run goes through four phases:
+ * A run goes through these phases:
  *
- *   PROBE    find where the topic's log ends now (poll with since=0, then
- *            since=next, until 204), so that every subscriber starts there
- *            and "expected deliveries" is simply published x clients;
- *   RUN      N subscribers, each on its own keep-alive connection and
- *            starting at a random phase within the first interval (so they
- *            do not all ask in the same millisecond), plus a publisher
+ *   PROBE    find where the topic's log ends now, so that every subscriber
+ *            starts there and "expected deliveries" is simply published x
+ *            clients. A polling server is asked GET /poll with since=0,
+ *            then since=next, until 204 (with timeout=0, so a long-polling
+ *            server answers at once). An SSE server has no /poll: one SSE
+ *            subscriber replays the log from 0, and the end is where its
+ *            stream has gone quiet for PROBE_QUIET_MS;
+ *   CONNECT  (long polling, SSE: approaches that hold a request or stream)
+ *            the subscribers connect, CONNECT_BATCH every CONNECT_TICK_MS,
+ *            until every one holds an open connection and a poll or stream,
+ *            then SETTLE_MS more for the server to read the last requests.
+ *            Not part of --duration: the run measures N clients all there;
+ *   RUN      --duration seconds of the N subscribers (short polling: each
+ *            starting at a random phase within the first interval, so they
+ *            do not all ask in the same millisecond) plus a publisher
  *            POSTing R messages/s; a progress line on stderr each second;
- *   DRAIN    after --duration the publisher stops; the subscribers go on
- *            for up to one interval + 2 s, until every message published
- *            has reached every subscriber, so none is counted as lost
- *            merely for being in flight;
+ *   DRAIN    the publisher stops; the subscribers go on for up to DRAIN_MS
+ *            (short polling: plus one interval) until every message
+ *            published has reached every subscriber, so none is counted as
+ *            lost merely for being in flight;
  *   STOP     everything closes; the report goes to stdout.
  *
  * Request rates in the report cover the RUN phase only (the counters are
- * snapshot when it ends); deliveries and latency include the drain.
+ * snapshot when it starts and ends); deliveries, latency and fan-out
+ * include the drain. With --rate 0 there is no publisher and no drain: the
+ * run just holds its N connections for --duration (to measure a server's
+ * memory per idle connection, say).
  *
  * Why it scales: subscribers are laid out in one array, share one
  * endpoint, one stats struct and one latency histogram, and an idle
  * subscriber owns no read buffer (rt_clients.h, "Memory"), so 10,000 of
  * them cost about 10,000 x (sub_size) bytes plus the kernel's socket
- * buffers. Each keeps a socket, so the file descriptor limit is raised to
+ * buffers (an open SSE stream adds the pages its last event touched, see
+ * sse.c). Each keeps a socket, so the file descriptor limit is raised to
  * its hard limit at start.
  */
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,28 +53,55 @@
 
 #include "internal.h"
 
+/* The SSE probe's stream is caught up once it has been quiet this long. A
+ * replay is one write on the server, so a pause of this length means the
+ * replay is over (unless someone else is publishing: then the run's counts
+ * are off anyway). */
+#define PROBE_QUIET_MS 300
+
+/* Connecting: 100 subscribers every 10 ms is 10,000 connections/s, which
+ * a listen backlog of 4,096 takes without dropping SYNs (a dropped SYN costs
+ * a client a 1 s retransmission). */
+#define CONNECT_BATCH 100
+#define CONNECT_TICK_MS 10
+/* Once all have connected, time for the server to read their requests. */
+#define SETTLE_MS 500
+/* How long CONNECT waits for stragglers before the run starts without them. */
+#define CONNECT_WAIT_MS 30000
+
+/* After --duration, how long messages in flight may take to arrive. */
+#define DRAIN_MS 2000
+
 static const char usage[] =
     "usage: rtlab load APPROACH [options]\n"
     "\n"
     "Runs N subscribers and one publisher against a server from one process and\n"
-    "reports requests, empty answers, deliveries and delivery latency.\n"
-    "APPROACH is short (long, sse and ws are not available yet).\n"
+    "reports requests, empty answers, connections, deliveries, delivery latency\n"
+    "and fan-out (when the last client had each message). APPROACH is short, long\n"
+    "or sse (ws is not available yet).\n"
     "\n"
-    "  --url URL        server (default http://127.0.0.1:8001)\n"
+    "  --url URL        server (default http://127.0.0.1:8001 for short, :8002\n"
+    "                   for long, :8003 for sse)\n"
     "  --clients N      subscribers, each with its own connection (default 100)\n"
-    "  --interval S     short polling: seconds between an answer and the next\n"
-    "                   request, fractions allowed (default 1)\n"
-    "  --duration S     seconds to run (default 10), then a drain of up to one\n"
-    "                   interval + 2 s for messages in flight\n"
+    "  --interval S     short: seconds between an answer and the next request,\n"
+    "                   fractions allowed (default 1)\n"
+    "  --timeout S      long: whole seconds the server may hold a poll, 1 to 120\n"
+    "                   (default 30)\n"
+    "  --heartbeat S    sse: the server's heartbeat interval; streams silent for\n"
+    "                   2.5 times this are reopened (default 15; 0: never)\n"
+    "  --duration S     seconds to run (default 10), then a drain of up to 2 s\n"
+    "                   (short: plus one interval) for messages in flight\n"
     "  --rate R         messages published per second, fractions allowed\n"
-    "                   (default 1; 0: no publisher)\n"
+    "                   (default 1; 0: no publisher, just hold the connections)\n"
     "  --topic T        topic (default: a fresh one, load-PID-TIME)\n"
     "  --seed N         seed for start phases and jitter (default: from the clock)\n"
     "  --json           print the report as one JSON object\n"
     "  --help           this text\n"
     "\n"
-    "Progress goes to stderr each second; the report to stdout. Exit status: 0,\n"
-    "1 when the server cannot be reached at the start, 2 on a usage error.\n";
+    "long and sse connect all clients first (10,000 a second), then run for\n"
+    "--duration. Progress goes to stderr each second; the report to stdout.\n"
+    "Exit status: 0, 1 when the server cannot be reached at the start, 2 on a\n"
+    "usage error.\n";
 
 /* ---- Data structures --------------------------------------------------- */
 
@@ -68,6 +109,8 @@ struct load_opts {
     const char *url;
     uint64_t clients;
     uint64_t interval_ms;
+    uint64_t hold_ms;
+    uint64_t heartbeat_ms;
     uint64_t duration_ms;
     double rate;
     const char *topic;
@@ -75,9 +118,9 @@ struct load_opts {
     bool json;
 };
 
-enum phase { PHASE_PROBE, PHASE_RUN, PHASE_DRAIN, PHASE_STOP };
+enum phase { PHASE_PROBE, PHASE_CONNECT, PHASE_RUN, PHASE_DRAIN, PHASE_STOP };
 
-/* The counters of the RUN phase, and those of the last progress line. */
+/* Counters at one moment: the RUN phase's ends, and the last progress line. */
 struct load_snapshot {
     uint64_t requests, empty, errors, at_ms;
 };
@@ -96,38 +139,58 @@ struct load_run {
     char *subs; /* opts.clients subscribers of approach->sub_size bytes */
     uint64_t subs_started;
     struct rt_sub_stats stats; /* all subscribers add to this */
+    struct rt_fanout fanout;
 
-    /* The publisher's connection also probes the topic before the run. */
+    /* The probe of an SSE server: one subscriber replaying the topic. */
+    void *probe_storage; /* approach->sub_size bytes */
+    void *probe_sub;     /* probe_storage while the probe is open, else NULL */
+    struct rt_sub_stats probe_stats;
+    uint64_t probe_last_id, probe_quiet_from_ms, probe_deadline_ms;
+
+    /* The publisher's connection also probes a polling server's topic. */
     struct rt_hclient pub;
     char pub_target[sizeof((struct rt_endpoint *)0)->prefix + RT_NAME_MAX + 32];
     char pub_body[64]; /* written from here: valid until the answer */
     uint64_t pub_sent, published, publish_errors;
-    uint64_t head; /* the topic's last id when the run began */
+    uint64_t pub_last_id; /* the id the server gave our latest message */
+    uint64_t head;        /* the topic's last id when the subscribers began */
 
     uv_timer_t pub_timer, progress_timer, phase_timer;
     uv_signal_t sigint, sigterm;
-    uint64_t start_ms;
+    uint64_t t0_ms;          /* when the subscribers began: progress counts from here */
+    uint64_t connect_end_ms; /* CONNECT: when all had started, then when they settle */
+    uint64_t held_at_start;
     uint64_t drain_deadline_ms, drain_ms; /* drain_ms: how long it took */
-    struct load_snapshot run_end, last;
+    struct load_snapshot run_start, run_end, last;
 };
 
 /* ---- Options ----------------------------------------------------------- */
 
-static int parse_options(int argc, char **argv, struct load_opts *o)
+static int parse_options(int argc, char **argv, const struct rt_approach *ap, struct load_opts *o)
 {
     static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'},      {"clients", required_argument, NULL, 'n'},
-        {"interval", required_argument, NULL, 'i'}, {"duration", required_argument, NULL, 'd'},
-        {"rate", required_argument, NULL, 'r'},     {"topic", required_argument, NULL, 't'},
-        {"seed", required_argument, NULL, 's'},     {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"url", required_argument, NULL, 'u'},
+        {"clients", required_argument, NULL, 'n'},
+        {"interval", required_argument, NULL, 'i'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"heartbeat", required_argument, NULL, 'b'},
+        {"duration", required_argument, NULL, 'd'},
+        {"rate", required_argument, NULL, 'r'},
+        {"topic", required_argument, NULL, 't'},
+        {"seed", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    *o = (struct load_opts){.url = "http://127.0.0.1:8001",
+    *o = (struct load_opts){.url = ap->default_url,
                             .clients = 100,
                             .interval_ms = 1000,
+                            .hold_ms = RT_LONG_HOLD_DEFAULT_S * 1000,
+                            .heartbeat_ms = RT_SSE_HEARTBEAT_DEFAULT_MS,
                             .duration_ms = 10000,
                             .rate = 1,
                             .seed = rt_now_us() ^ ((uint64_t)getpid() << 32)};
+    uint64_t hold_s;
     int ch, bad = 0;
     optind = 0; /* glibc: start afresh */
     opterr = 0;
@@ -140,7 +203,17 @@ static int parse_options(int argc, char **argv, struct load_opts *o)
             bad |= rt_cli_count("load", "--clients", optarg, 1, 1000000, &o->clients);
             break;
         case 'i':
+            bad |= rt_cli_applies("load", ap, RT_OPT_INTERVAL, "--interval");
             bad |= rt_cli_seconds("load", "--interval", optarg, &o->interval_ms);
+            break;
+        case 'T':
+            bad |= rt_cli_applies("load", ap, RT_OPT_TIMEOUT, "--timeout");
+            bad |= rt_cli_count("load", "--timeout", optarg, 1, RT_LONG_HOLD_MAX_S, &hold_s);
+            o->hold_ms = hold_s * 1000;
+            break;
+        case 'b':
+            bad |= rt_cli_applies("load", ap, RT_OPT_HEARTBEAT, "--heartbeat");
+            bad |= rt_cli_seconds("load", "--heartbeat", optarg, &o->heartbeat_ms);
             break;
         case 'd':
             bad |= rt_cli_seconds("load", "--duration", optarg, &o->duration_ms);
@@ -206,7 +279,7 @@ static void take_snapshot(struct load_run *run, struct load_snapshot *s)
 
 static void on_sub_closed(void *sub)
 {
-    (void)sub; /* the array is freed after the loop ends */
+    (void)sub; /* the array (and the probe's storage) is freed after the loop ends */
 }
 
 static void stop(struct load_run *run)
@@ -220,12 +293,30 @@ static void stop(struct load_run *run)
     run->phase = PHASE_STOP;
     for (uint64_t i = 0; i < run->subs_started; i++)
         run->approach->close(run->subs + i * run->approach->sub_size, on_sub_closed);
+    if (run->probe_sub)
+        run->approach->close(run->probe_sub, on_sub_closed);
     rt_hclient_close(&run->pub, NULL);
     uv_close((uv_handle_t *)&run->pub_timer, NULL);
     uv_close((uv_handle_t *)&run->progress_timer, NULL);
     uv_close((uv_handle_t *)&run->phase_timer, NULL);
     uv_close((uv_handle_t *)&run->sigint, NULL);
     uv_close((uv_handle_t *)&run->sigterm, NULL);
+}
+
+/* The run cannot start: say why, and stop with exit status 1. */
+static void fail_start(struct load_run *run, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void fail_start(struct load_run *run, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("rtlab load: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    run->exit_code = RT_EXIT_FAIL;
+    stop(run);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -241,47 +332,117 @@ static double ms_of(uint64_t us)
     return (double)us / 1000.0;
 }
 
-static void print_report(const struct load_run *run)
+/* Everything the report says, worked out once for both of its forms. */
+struct report {
+    double secs, connect_s, drain_s, rps, empty_share, rss_mib;
+    uint64_t requests, empty, expected, fanout_complete, fanout_messages;
+    double lat_p50, lat_p99, lat_max, lat_mean;
+    double fan_p50, fan_p99, fan_max;
+    char knob_json[64], knob_text[64]; /* the approach's own setting */
+};
+
+static void work_out(const struct load_run *run, struct report *r)
 {
     const struct load_opts *o = &run->opts;
-    const struct load_snapshot *e = &run->run_end;
     const struct rt_hist *lat = &run->stats.latency;
-    double secs = (double)(e->at_ms - run->start_ms) / 1000.0;
-    double rps = secs > 0 ? (double)e->requests / secs : 0;
-    double empty = e->requests ? (double)e->empty / (double)e->requests : 0;
-    uint64_t expected = run->published * o->clients;
-    double drain = (double)run->drain_ms / 1000.0;
-    double p50 = ms_of(rt_hist_percentile(lat, 50)), p99 = ms_of(rt_hist_percentile(lat, 99));
-    double max = ms_of(lat->count ? lat->max : 0);
-    if (o->json) {
-        printf("{\"approach\":\"%s\",\"topic\":\"%s\",\"clients\":%" PRIu64
-               ",\"interval_s\":%.3f,\"duration_s\":%.3f,\"drain_s\":%.3f,\"requests\":%" PRIu64
-               ",\"requests_per_s\":%.1f,\"empty\":%" PRIu64 ",\"empty_share\":%.4f"
-               ",\"published\":%" PRIu64 ",\"publish_errors\":%" PRIu64 ",\"delivered\":%" PRIu64
-               ",\"expected\":%" PRIu64 ",\"duplicates\":%" PRIu64
-               ",\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f}"
-               ",\"errors\":%" PRIu64 ",\"resets\":%" PRIu64 ",\"interrupted\":%s}\n",
-               run->approach->name, run->topic, o->clients, (double)o->interval_ms / 1000.0, secs,
-               drain, e->requests, rps, e->empty, empty, run->published, run->publish_errors,
-               run->stats.messages, expected, run->stats.duplicates, p50, p99, max,
-               ms_of((uint64_t)rt_hist_mean(lat)), run->stats.errors, run->stats.resets,
-               run->interrupted ? "true" : "false");
-    } else {
-        printf("load %s: %" PRIu64 " clients, interval %.3f s, topic %s\n", run->approach->name,
-               o->clients, (double)o->interval_ms / 1000.0, run->topic);
-        printf("  duration    %.1f s (then %.1f s drain)%s\n", secs, drain,
-               run->interrupted ? ", interrupted" : "");
-        printf("  requests    %" PRIu64 " (%.1f/s)\n", e->requests, rps);
-        printf("  empty       %" PRIu64 " (%.1f%%)\n", e->empty, 100.0 * empty);
-        printf("  published   %" PRIu64 " (%" PRIu64 " failed)\n", run->published,
-               run->publish_errors);
-        printf("  delivered   %" PRIu64 " of %" PRIu64 " expected (%" PRIu64
-               " duplicates dropped)\n",
-               run->stats.messages, expected, run->stats.duplicates);
-        printf("  latency     p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", p50, p99, max);
-        printf("  errors      %" PRIu64 "\n", run->stats.errors);
-        printf("  resets      %" PRIu64 "\n", run->stats.resets);
+    memset(r, 0, sizeof *r);
+    r->secs = (double)(run->run_end.at_ms - run->run_start.at_ms) / 1000.0;
+    r->connect_s = (double)(run->run_start.at_ms - run->t0_ms) / 1000.0;
+    r->drain_s = (double)run->drain_ms / 1000.0;
+    r->requests = run->run_end.requests - run->run_start.requests;
+    r->empty = run->run_end.empty - run->run_start.empty;
+    r->rps = r->secs > 0 ? (double)r->requests / r->secs : 0;
+    r->empty_share = r->requests ? (double)r->empty / (double)r->requests : 0;
+    r->expected = run->published * o->clients;
+    r->lat_p50 = ms_of(rt_hist_percentile(lat, 50));
+    r->lat_p99 = ms_of(rt_hist_percentile(lat, 99));
+    r->lat_max = ms_of(lat->count ? lat->max : 0);
+    r->lat_mean = ms_of((uint64_t)rt_hist_mean(lat));
+    struct rt_hist *fan = malloc(sizeof *fan);
+    if (fan) {
+        rt_hist_init(fan);
+        r->fanout_messages = run->pub_last_id > run->head ? run->pub_last_id - run->head : 0;
+        r->fanout_complete = rt_fanout_result(&run->fanout, run->pub_last_id, o->clients, fan);
+        r->fan_p50 = ms_of(rt_hist_percentile(fan, 50));
+        r->fan_p99 = ms_of(rt_hist_percentile(fan, 99));
+        r->fan_max = ms_of(fan->count ? fan->max : 0);
+        free(fan);
     }
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        r->rss_mib = (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
+    const char *name = "heartbeat";
+    double secs = (double)o->heartbeat_ms / 1000.0;
+    if (run->approach->options & RT_OPT_INTERVAL) {
+        name = "interval";
+        secs = (double)o->interval_ms / 1000.0;
+    } else if (run->approach->options & RT_OPT_TIMEOUT) {
+        name = "timeout";
+        secs = (double)o->hold_ms / 1000.0;
+    }
+    snprintf(r->knob_json, sizeof r->knob_json, "\"%s_s\":%.3f", name, secs);
+    snprintf(r->knob_text, sizeof r->knob_text, "%s %.3f s", name, secs);
+}
+
+static void print_json(const struct load_run *run, const struct report *r)
+{
+    const struct rt_sub_stats *st = &run->stats;
+    printf("{\"approach\":\"%s\",\"topic\":\"%s\",\"clients\":%" PRIu64
+           ",%s,\"connect_s\":%.3f,\"held_at_start\":%" PRIu64 ",\"duration_s\":%.3f"
+           ",\"drain_s\":%.3f,\"requests\":%" PRIu64 ",\"requests_per_s\":%.1f,\"empty\":%" PRIu64
+           ",\"empty_share\":%.4f,\"connections\":%" PRIu64 ",\"reconnects\":%" PRIu64
+           ",\"published\":%" PRIu64 ",\"publish_errors\":%" PRIu64 ",\"delivered\":%" PRIu64
+           ",\"expected\":%" PRIu64 ",\"duplicates\":%" PRIu64
+           ",\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f}"
+           ",\"fanout_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"complete\":%" PRIu64
+           ",\"messages\":%" PRIu64 "},\"errors\":%" PRIu64 ",\"resets\":%" PRIu64
+           ",\"max_rss_mib\":%.1f,\"interrupted\":%s}\n",
+           run->approach->name, run->topic, run->opts.clients, r->knob_json, r->connect_s,
+           run->held_at_start, r->secs, r->drain_s, r->requests, r->rps, r->empty, r->empty_share,
+           st->connects, st->reconnects, run->published, run->publish_errors, st->messages,
+           r->expected, st->duplicates, r->lat_p50, r->lat_p99, r->lat_max, r->lat_mean, r->fan_p50,
+           r->fan_p99, r->fan_max, r->fanout_complete, r->fanout_messages, st->errors, st->resets,
+           r->rss_mib, run->interrupted ? "true" : "false");
+}
+
+static void print_text(const struct load_run *run, const struct report *r)
+{
+    const struct load_opts *o = &run->opts;
+    const struct rt_sub_stats *st = &run->stats;
+    printf("load %s: %" PRIu64 " clients, %s, topic %s\n", run->approach->name, o->clients,
+           r->knob_text, run->topic);
+    if (run->approach->holds)
+        printf("  connect     %.1f s; %" PRIu64 " of %" PRIu64 " holding a %s at the start\n",
+               r->connect_s, run->held_at_start, o->clients,
+               run->approach->streams ? "stream" : "poll");
+    printf("  duration    %.1f s (then %.1f s drain)%s\n", r->secs, r->drain_s,
+           run->interrupted ? ", interrupted" : "");
+    printf("  requests    %" PRIu64 " (%.1f/s)\n", r->requests, r->rps);
+    if (!run->approach->streams)
+        printf("  empty       %" PRIu64 " (%.1f%%)\n", r->empty, 100.0 * r->empty_share);
+    printf("  connections %" PRIu64 " opened, %" PRIu64 " of them reconnects\n", st->connects,
+           st->reconnects);
+    printf("  published   %" PRIu64 " (%" PRIu64 " failed)\n", run->published, run->publish_errors);
+    printf("  delivered   %" PRIu64 " of %" PRIu64 " expected (%" PRIu64 " duplicates dropped)\n",
+           st->messages, r->expected, st->duplicates);
+    printf("  latency     p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", r->lat_p50, r->lat_p99,
+           r->lat_max);
+    printf("  fan-out     p50 %.1f ms, p99 %.1f ms, max %.1f ms (%" PRIu64 " of %" PRIu64
+           " messages reached every client)\n",
+           r->fan_p50, r->fan_p99, r->fan_max, r->fanout_complete, r->fanout_messages);
+    printf("  errors      %" PRIu64 "\n", st->errors);
+    printf("  resets      %" PRIu64 "\n", st->resets);
+    printf("  memory      %.1f MiB max RSS of this process\n", r->rss_mib);
+}
+
+static void print_report(const struct load_run *run)
+{
+    struct report r;
+    work_out(run, &r);
+    if (run->opts.json)
+        print_json(run, &r);
+    else
+        print_text(run, &r);
     fflush(stdout);
 }
 
@@ -295,11 +456,15 @@ static void on_progress(uv_timer_t *t)
     double secs = (double)(now.at_ms - run->last.at_ms) / 1000.0;
     uint64_t reqs = now.requests - run->last.requests;
     uint64_t empty = now.empty - run->last.empty;
-    fprintf(stderr,
-            "%6.1f s  %8.1f req/s  %5.1f%% empty  %" PRIu64 " errors  %" PRIu64 " delivered%s\n",
-            (double)(now.at_ms - run->start_ms) / 1000.0, secs > 0 ? (double)reqs / secs : 0,
-            reqs ? 100.0 * (double)empty / (double)reqs : 0, now.errors, run->stats.messages,
-            run->phase == PHASE_DRAIN ? "  (draining)" : "");
+    fprintf(stderr, "%6.1f s  %8.1f req/s  ", (double)(now.at_ms - run->t0_ms) / 1000.0,
+            secs > 0 ? (double)reqs / secs : 0);
+    if (!run->approach->streams)
+        fprintf(stderr, "%5.1f%% empty  ", reqs ? 100.0 * (double)empty / (double)reqs : 0);
+    fprintf(stderr, "%" PRIu64 " open  %" PRIu64 " errors  %" PRIu64 " delivered%s\n",
+            run->stats.open, now.errors, run->stats.messages,
+            run->phase == PHASE_CONNECT ? "  (connecting)"
+            : run->phase == PHASE_DRAIN ? "  (draining)"
+                                        : "");
     run->last = now;
 }
 
@@ -307,16 +472,28 @@ static void on_progress(uv_timer_t *t)
 
 static void publish_due(struct load_run *run);
 
+/* Notes the id the server gave our message: fan-out is counted up to it. */
+static void note_published_id(struct load_run *run, const struct rt_hanswer *ans)
+{
+    cJSON *root = cJSON_ParseWithLength(ans->body, ans->body_len);
+    uint64_t id;
+    if (rt_json_u64(cJSON_GetObjectItemCaseSensitive(root, "id"), &id) && id > run->pub_last_id)
+        run->pub_last_id = id;
+    cJSON_Delete(root);
+}
+
 static void on_published(struct rt_hclient *http, int err, const struct rt_hanswer *ans)
 {
     struct load_run *run = http->data;
     if (err == UV_ECANCELED)
         return;
     bool ok = err == 0 && ans->status / 100 == 2;
-    if (ok)
+    if (ok) {
         run->published++;
-    else
+        note_published_id(run, ans);
+    } else {
         run->publish_errors++;
+    }
     /* Behind schedule: catch up now. After a failure, wait for the next
      * tick instead of hammering a server that is down. */
     if (ok && run->phase == PHASE_RUN)
@@ -327,7 +504,7 @@ static void on_published(struct rt_hclient *http, int err, const struct rt_hansw
  * (from 1) is due k/R seconds into the run. One is in flight at a time. */
 static void publish_due(struct load_run *run)
 {
-    uint64_t elapsed = uv_now(&run->loop) - run->start_ms;
+    uint64_t elapsed = uv_now(&run->loop) - run->run_start.at_ms;
     uint64_t due = (uint64_t)floor((double)elapsed * run->opts.rate / 1000.0);
     if (run->pub_sent >= due || rt_hclient_busy(&run->pub))
         return;
@@ -344,7 +521,7 @@ static void on_pub_tick(uv_timer_t *t)
     publish_due(t->data);
 }
 
-/* ---- Phases ------------------------------------------------------------ */
+/* ---- Phases: RUN and DRAIN --------------------------------------------- */
 
 static void on_drain_check(uv_timer_t *t)
 {
@@ -366,45 +543,117 @@ static void on_run_end(uv_timer_t *t)
         return;
     }
     run->phase = PHASE_DRAIN;
-    run->drain_deadline_ms = run->run_end.at_ms + run->opts.interval_ms + 2000;
+    run->drain_deadline_ms = run->run_end.at_ms + DRAIN_MS;
+    if (run->approach->options & RT_OPT_INTERVAL)
+        run->drain_deadline_ms += run->opts.interval_ms;
     uv_timer_start(&run->phase_timer, on_drain_check, 0, 20);
 }
 
-/* Starts the subscribers at random phases, the publisher and the timers. */
-static int start_run(struct load_run *run)
+/* All subscribers are under way: the measured run begins. */
+static void begin_run(struct load_run *run)
 {
-    const struct rt_approach *ap = run->approach;
     run->phase = PHASE_RUN;
-    run->start_ms = uv_now(&run->loop);
-    run->last.at_ms = run->start_ms;
-    for (uint64_t i = 0; i < run->opts.clients; i++) {
-        void *sub = run->subs + i * ap->sub_size;
-        struct rt_sub_config cfg = {
-            .ep = &run->ep,
-            .topic = run->topic,
-            .since = run->head,
-            .interval_ms = run->opts.interval_ms,
-            .seed = rt_rng_next(&run->rng),
-            .stats = &run->stats,
-        };
-        int r = ap->init(&run->loop, sub, &cfg);
-        if (r < 0)
-            return r;
-        run->subs_started++;
-        uint64_t phase = run->opts.interval_ms ? rt_rng_below(&run->rng, run->opts.interval_ms) : 0;
-        ap->start(sub, phase);
-    }
+    take_snapshot(run, &run->run_start);
+    run->held_at_start = run->stats.held;
+    if (run->approach->holds && run->held_at_start < run->opts.clients)
+        fprintf(stderr,
+                "rtlab load: warning: only %" PRIu64 " of %" PRIu64
+                " clients connected; running anyway\n",
+                run->held_at_start, run->opts.clients);
     if (run->opts.rate > 0) {
         /* Tick often enough for the rate, within 1..100 ms. */
         double tick = fmin(100.0, fmax(1.0, 1000.0 / run->opts.rate));
         uv_timer_start(&run->pub_timer, on_pub_tick, (uint64_t)tick, (uint64_t)tick);
     }
-    uv_timer_start(&run->progress_timer, on_progress, 1000, 1000);
     uv_timer_start(&run->phase_timer, on_run_end, run->opts.duration_ms, 0);
+}
+
+/* ---- Phase: CONNECT (and the subscribers' start) ----------------------- */
+
+static void on_message(void *arg, const struct rt_sub_msg *m)
+{
+    struct load_run *run = arg;
+    rt_fanout_record(&run->fanout, m);
+}
+
+/* Sets up and starts subscriber i after delay_ms. */
+static int start_sub(struct load_run *run, uint64_t i, uint64_t delay_ms)
+{
+    const struct rt_approach *ap = run->approach;
+    void *sub = run->subs + i * ap->sub_size;
+    struct rt_sub_config cfg = {
+        .ep = &run->ep,
+        .topic = run->topic,
+        .since = run->head,
+        .interval_ms = run->opts.interval_ms,
+        .hold_ms = run->opts.hold_ms,
+        .heartbeat_ms = run->opts.heartbeat_ms,
+        .seed = rt_rng_next(&run->rng),
+        .stats = &run->stats,
+        .on_message = on_message,
+        .arg = run,
+    };
+    int r = ap->init(&run->loop, sub, &cfg);
+    if (r < 0)
+        return r;
+    run->subs_started++;
+    ap->start(sub, delay_ms);
     return 0;
 }
 
-static void probe(struct load_run *run, uint64_t since);
+/* Starts the next batch; once all are started and connected, and have
+ * settled, the run begins (or after CONNECT_WAIT_MS without them all). */
+static void on_connect_tick(uv_timer_t *t)
+{
+    struct load_run *run = t->data;
+    uint64_t now = uv_now(&run->loop);
+    for (int k = 0; k < CONNECT_BATCH && run->subs_started < run->opts.clients; k++) {
+        int r = start_sub(run, run->subs_started, 0);
+        if (r < 0) {
+            fail_start(run, "cannot start the clients: %s", uv_strerror(r));
+            return;
+        }
+        if (run->subs_started == run->opts.clients)
+            run->connect_end_ms = now + CONNECT_WAIT_MS;
+    }
+    if (run->subs_started < run->opts.clients)
+        return;
+    bool all = run->stats.held >= run->opts.clients && run->stats.open >= run->opts.clients;
+    if (all && run->connect_end_ms > now + SETTLE_MS)
+        run->connect_end_ms = now + SETTLE_MS; /* everyone is in: settle, then go */
+    if (now >= run->connect_end_ms) {
+        uv_timer_stop(t);
+        begin_run(run);
+    }
+}
+
+/* The topic's head is known: start the subscribers. */
+static void begin_subscribers(struct load_run *run)
+{
+    run->t0_ms = uv_now(&run->loop);
+    run->last.at_ms = run->t0_ms;
+    rt_fanout_init(&run->fanout, run->head);
+    uv_timer_start(&run->progress_timer, on_progress, 1000, 1000);
+    if (run->approach->holds) {
+        run->phase = PHASE_CONNECT;
+        uv_timer_start(&run->phase_timer, on_connect_tick, 0, CONNECT_TICK_MS);
+        return;
+    }
+    /* Short polling: all at once, each at a random phase of its interval. */
+    for (uint64_t i = 0; i < run->opts.clients; i++) {
+        uint64_t phase = run->opts.interval_ms ? rt_rng_below(&run->rng, run->opts.interval_ms) : 0;
+        int r = start_sub(run, i, phase);
+        if (r < 0) {
+            fail_start(run, "cannot start the clients: %s", uv_strerror(r));
+            return;
+        }
+    }
+    begin_run(run);
+}
+
+/* ---- Phase: PROBE ------------------------------------------------------ */
+
+static void probe_poll(struct load_run *run, uint64_t since);
 
 /* The answer to one probe poll: keep reading the topic until it says 204. */
 static void on_probe(struct rt_hclient *http, int err, const struct rt_hanswer *ans)
@@ -415,45 +664,90 @@ static void on_probe(struct rt_hclient *http, int err, const struct rt_hanswer *
     cJSON *root = NULL;
     uint64_t next = 0;
     if (err == 0 && ans->status == 204) {
-        int r = start_run(run);
-        if (r < 0) {
-            fprintf(stderr, "rtlab load: cannot start the clients: %s\n", uv_strerror(r));
-            run->exit_code = RT_EXIT_FAIL;
-            stop(run);
-        }
+        begin_subscribers(run);
         return;
     }
     if (err == 0 && ans->status == 200)
         root = cJSON_ParseWithLength(ans->body, ans->body_len);
     if (rt_json_u64(cJSON_GetObjectItemCaseSensitive(root, "next"), &next) && next > run->head) {
         cJSON_Delete(root);
-        probe(run, next);
+        probe_poll(run, next);
         return;
     }
     cJSON_Delete(root);
     if (err < 0)
-        fprintf(stderr, "rtlab load: cannot reach %s: %s\n", run->opts.url,
-                rt_hclient_strerror(err));
+        fail_start(run, "cannot reach %s: %s", run->opts.url, rt_hclient_strerror(err));
     else
-        fprintf(stderr, "rtlab load: unexpected answer to GET /poll: %d %s: %.*s\n", ans->status,
-                rt_http_reason(ans->status), (int)(ans->body_len > 200 ? 200 : ans->body_len),
-                ans->body);
-    run->exit_code = RT_EXIT_FAIL;
-    stop(run);
+        fail_start(run, "unexpected answer to GET /poll: %d %s: %.*s", ans->status,
+                   rt_http_reason(ans->status), (int)(ans->body_len > 200 ? 200 : ans->body_len),
+                   ans->body);
 }
 
-static void probe(struct load_run *run, uint64_t since)
+static void probe_poll(struct load_run *run, uint64_t since)
 {
-    char target[sizeof run->ep.prefix + RT_NAME_MAX + 64];
+    char target[sizeof run->ep.prefix + RT_NAME_MAX + 80];
     run->head = since;
-    snprintf(target, sizeof target, "%s/poll?topic=%s&since=%" PRIu64, run->ep.prefix, run->topic,
-             since);
+    /* timeout=0: a long-polling server answers at once (a short-polling
+     * one is not sent it: it has no use for it). */
+    bool holds = run->approach->options & RT_OPT_TIMEOUT;
+    snprintf(target, sizeof target, "%s/poll?topic=%s&since=%" PRIu64 "%s", run->ep.prefix,
+             run->topic, since, holds ? "&timeout=0" : "");
     int r = rt_hclient_request(&run->pub, "GET", target, NULL, NULL, 0, 0, on_probe);
-    if (r < 0) {
-        fprintf(stderr, "rtlab load: %s\n", rt_hclient_strerror(r));
-        run->exit_code = RT_EXIT_FAIL;
-        stop(run);
+    if (r < 0)
+        fail_start(run, "%s", rt_hclient_strerror(r));
+}
+
+static void on_probe_message(void *arg, const struct rt_sub_msg *m)
+{
+    struct load_run *run = arg;
+    if (m->id > run->probe_last_id)
+        run->probe_last_id = m->id;
+    run->probe_quiet_from_ms = uv_now(&run->loop);
+}
+
+/* Watches the SSE probe: done once its stream is open and quiet. */
+static void on_probe_tick(uv_timer_t *t)
+{
+    struct load_run *run = t->data;
+    uint64_t now = uv_now(&run->loop);
+    if (run->probe_stats.errors > 0 || now >= run->probe_deadline_ms) {
+        fail_start(run, "cannot open an event stream at %s", run->opts.url);
+        return;
     }
+    if (run->probe_stats.held == 0)
+        run->probe_quiet_from_ms = now; /* quiet counts from the stream's opening */
+    if (now - run->probe_quiet_from_ms < PROBE_QUIET_MS)
+        return;
+    uv_timer_stop(t);
+    run->approach->close(run->probe_sub, on_sub_closed);
+    run->probe_sub = NULL;
+    run->head = run->probe_last_id;
+    begin_subscribers(run);
+}
+
+/* A streaming server: replay the topic from 0 with one subscriber. */
+static void probe_stream(struct load_run *run)
+{
+    struct rt_sub_config cfg = {
+        .ep = &run->ep,
+        .topic = run->topic,
+        .seed = rt_rng_next(&run->rng),
+        .verbose = true, /* its first error is the reason we give up */
+        .stats = &run->probe_stats,
+        .on_message = on_probe_message,
+        .arg = run,
+    };
+    rt_hist_init(&run->probe_stats.latency);
+    run->probe_sub = run->probe_storage;
+    int r = run->approach->init(&run->loop, run->probe_sub, &cfg);
+    if (r < 0) {
+        run->probe_sub = NULL;
+        fail_start(run, "%s", uv_strerror(r));
+        return;
+    }
+    run->approach->start(run->probe_sub, 0);
+    run->probe_deadline_ms = uv_now(&run->loop) + RT_CLIENT_REQUEST_TIMEOUT_MS;
+    uv_timer_start(&run->phase_timer, on_probe_tick, 50, 50);
 }
 
 /* ---- Entry point ------------------------------------------------------- */
@@ -505,12 +799,16 @@ static int run_load(struct load_run *run)
         fprintf(stderr, "rtlab load: %s\n", uv_strerror(r));
         run->exit_code = RT_EXIT_FAIL;
     } else {
-        probe(run, 0);
+        if (run->approach->streams)
+            probe_stream(run);
+        else
+            probe_poll(run, 0);
         uv_run(&run->loop, UV_RUN_DEFAULT);
     }
     rt_cli_loop_close(&run->loop);
     if (run->exit_code == RT_EXIT_OK)
         print_report(run);
+    rt_fanout_close(&run->fanout);
     return run->exit_code;
 }
 
@@ -530,18 +828,20 @@ int rt_cmd_load(int argc, char **argv)
     }
     run->approach = approach;
     int code = RT_EXIT_USAGE;
-    int p = parse_options(argc, argv, &run->opts);
+    int p = parse_options(argc, argv, approach, &run->opts);
     if (p != 0) {
         code = p > 0 ? RT_EXIT_OK : RT_EXIT_USAGE;
     } else if (rt_endpoint_init(&run->ep, run->opts.url) != 0) {
         fprintf(stderr, "rtlab load: cannot use URL '%s' (want http://host[:port])\n",
                 run->opts.url);
-    } else if ((run->subs = calloc(run->opts.clients, approach->sub_size)) == NULL) {
+    } else if ((run->subs = calloc(run->opts.clients, approach->sub_size)) == NULL ||
+               (run->probe_storage = calloc(1, approach->sub_size)) == NULL) {
         fprintf(stderr, "rtlab load: out of memory for %" PRIu64 " clients\n", run->opts.clients);
         code = RT_EXIT_FAIL;
     } else {
         code = run_load(run);
     }
+    free(run->probe_storage);
     free(run->subs);
     free(run);
     return code;

@@ -74,6 +74,13 @@ void rt_backoff_reset(struct rt_backoff *b)
     b->attempt = 0;
 }
 
+uint64_t rt_backoff_reconnect(struct rt_backoff *b, uint64_t retry_ms, bool delivered)
+{
+    if (delivered)
+        rt_backoff_reset(b);
+    return retry_ms + rt_backoff_next(b);
+}
+
 /* ---- Ordering and de-duplication --------------------------------------- */
 
 void rt_seq_init(struct rt_seq *s, uint64_t last)

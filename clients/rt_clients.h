@@ -160,7 +160,59 @@ int rt_hclient_request(struct rt_hclient *c, const char *method, const char *tar
                        const char *content_type, const char *body, size_t body_len,
                        uint64_t timeout_ms, rt_hclient_cb cb);
 
-/* True while a request is in flight. */
+/* ---- Streaming answers -------------------------------------------------- */
+
+/*
+ * A streamed answer (Server-Sent Events) never completes: its body runs
+ * until the connection closes. rt_hclient_stream() sends a GET like
+ * rt_hclient_request() but hands a 200 answer over as it arrives:
+ *
+ *   connect, write, read the head      (one deadline: timeout_ms, as for requests)
+ *   200 -> on_head(c, ans)             ans->body is empty; the head's views are
+ *                                      valid during the call only
+ *       -> on_data(c, p, len) ...      each piece of body as it is read, p a view
+ *                                      into a read buffer valid during the call
+ *       -> on_end(c, err, NULL)        once, when the stream stops (below)
+ *   any other answer -> on_end(c, 0, ans), read whole as by rt_hclient_request()
+ *
+ * Once the head is in, the whole-request deadline is replaced by a watchdog:
+ * idle_ms without a byte ends the stream with UV_ETIMEDOUT (idle_ms = 0: no
+ * watchdog; wait for ever). A stream ends with err =
+ *   UV_EOF        the server closed it (the normal end of a close-framed body)
+ *   0             a body framed by Content-Length is complete
+ *   UV_ETIMEDOUT  the watchdog fired
+ *   UV_ECANCELED  rt_hclient_close() or rt_hclient_abort(c, UV_ECANCELED)
+ *   other         a read error, or what rt_hclient_abort() was given.
+ * The connection is closed after every stream: nothing follows a stream on it.
+ *
+ * headers is NULL or whole header lines, each ending in CRLF ("Accept:
+ * text/event-stream\r\nLast-Event-ID: 7\r\n"); they are copied.
+ *
+ * Memory: bytes are handed over from the shared read buffer, so an open
+ * stream holds no read buffer either; only a head that arrives in pieces is
+ * kept until it is whole. What on_data must keep of a piece is its own
+ * business (the SSE client keeps only an event that spans reads).
+ *
+ * WE SIMPLIFIED: a chunked stream is refused with RT_ENOTIMPL (rtlab's
+ * servers close-frame their streams; decoding chunks as they come would
+ * need a streaming chunk decoder in proto/).
+ *
+ * Returns as rt_hclient_request(); callbacks may start the next request
+ * (from on_end), abort the stream or close the client.
+ */
+typedef void (*rt_hclient_head_cb)(struct rt_hclient *c, const struct rt_hanswer *ans);
+typedef void (*rt_hclient_data_cb)(struct rt_hclient *c, const char *p, size_t len);
+
+int rt_hclient_stream(struct rt_hclient *c, const char *target, const char *headers,
+                      uint64_t timeout_ms, uint64_t idle_ms, rt_hclient_head_cb on_head,
+                      rt_hclient_data_cb on_data, rt_hclient_cb on_end);
+
+/* Ends the request or stream in flight now: its callback runs with err
+ * (negative) and the connection is closed. Nothing happens when no request
+ * is in flight. After this, the piece on_data was reading is gone. */
+void rt_hclient_abort(struct rt_hclient *c, int err);
+
+/* True while a request (or stream) is in flight. */
 bool rt_hclient_busy(const struct rt_hclient *c);
 
 /* Cancels the request in flight (its callback runs with UV_ECANCELED),
@@ -172,10 +224,13 @@ void rt_hclient_close(struct rt_hclient *c, rt_hclient_close_cb close_cb);
 const char *rt_hclient_strerror(int err);
 
 /* The fields below are private: read them only through the functions above
- * (except data and the counters, which are yours to read). */
+ * (except data and the counters, which are yours to read, and open_conns,
+ * which is yours to set after rt_hclient_init()). */
 struct rt_hclient {
-    void *data;        /* for the user */
-    uint64_t connects; /* TCP connections established so far */
+    void *data;           /* for the user */
+    uint64_t connects;    /* TCP connections established so far */
+    uint64_t *open_conns; /* NULL, or a gauge of open connections that many
+                             clients share: +1 on connect, -1 on close */
 
     uv_loop_t *loop;
     struct rt_endpoint *ep;
@@ -191,9 +246,10 @@ struct rt_hclient {
     uint8_t addr_cur;  /* the one being tried */
     bool closing;      /* rt_hclient_close() was called */
     bool timer_closed;
-    bool closed;  /* close_cb has been called */
-    bool reused;  /* the connection has carried an answer before */
-    bool retried; /* this request was resent after a stale connection */
+    bool closed;      /* close_cb has been called */
+    bool reused;      /* the connection has carried an answer before */
+    bool retried;     /* this request was resent after a stale connection */
+    bool established; /* the connection being closed had connected (for open_conns) */
 
     /* The request in flight (cb == NULL: none). */
     rt_hclient_cb cb;
@@ -207,6 +263,14 @@ struct rt_hclient {
     const char *body;
     size_t body_len;
     bool has_body;
+
+    /* Streaming (rt_hclient_stream()). */
+    bool stream;     /* the request in flight wants a 200 answer streamed */
+    bool streaming;  /* its head is in: body bytes go to on_data */
+    uint32_t serial; /* counts requests: a callback that began another is noticed */
+    uint64_t idle_ms;
+    rt_hclient_head_cb on_head;
+    rt_hclient_data_cb on_data;
 
     /* The answer being read. */
     char *in; /* only while an answer arrives in pieces */

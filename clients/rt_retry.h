@@ -74,6 +74,27 @@ uint64_t rt_backoff_next(struct rt_backoff *b);
 /* Forgets the failures after a success. */
 void rt_backoff_reset(struct rt_backoff *b);
 
+/* ---- Reconnecting a stream --------------------------------------------- */
+
+/*
+ * When a stream (SSE) ends, the client opens a new one after
+ *
+ *     retry + U[0, min(cap, base * 2^k)]
+ *
+ * where retry is the reconnection time the server asked for (SSE's
+ * `retry:` field) and k counts the attempts since the last stream that
+ * delivered anything: k = 0 right after a stream that worked, 1, 2, ...
+ * while attempts keep failing. So the client never comes back sooner than
+ * the server asked; a server restart, which ends every stream at the same
+ * moment, sees its clients return spread over one base window (1 s) rather
+ * than all in the same millisecond; and a server that stays down is asked
+ * less and less often, as with rt_backoff_next().
+ *
+ * Pass delivered = true when the stream that just ended delivered
+ * something: the failure count starts again. Returns the delay in ms.
+ */
+uint64_t rt_backoff_reconnect(struct rt_backoff *b, uint64_t retry_ms, bool delivered);
+
 /* ---- Ordering and de-duplication by message id ------------------------- */
 
 /*

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "rt_clients.h"
 #include "rt_retry.h"
 #include "testutil.h"
@@ -139,6 +140,68 @@ static void test_backoff_seeded(void **state)
     rt_backoff_init(&b, 1000, 30000, 99);
     for (int i = 0; i < 20; i++)
         assert_int_equal(rt_backoff_next(&a), rt_backoff_next(&b));
+}
+
+/* The reconnect policy: never sooner than retry; jitter of up to 1 s after
+ * a stream that delivered; doubling windows while attempts keep failing. */
+static void test_backoff_reconnect(void **state)
+{
+    (void)state;
+    struct rt_backoff b;
+    rt_backoff_init(&b, RT_BACKOFF_BASE_MS, RT_BACKOFF_CAP_MS, 5);
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t d = rt_backoff_reconnect(&b, 3000, true);
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+    }
+    assert_true(lo >= 3000 && lo < 3010);
+    assert_true(hi <= 4000 && hi > 3990);
+    /* Failures in a row: windows of 2, 4, 8, 16, 30, 30 s above retry. */
+    uint64_t ceilings[] = {2000, 4000, 8000, 16000, 30000, 30000};
+    for (size_t i = 0; i < sizeof ceilings / sizeof ceilings[0]; i++) {
+        assert_int_equal(rt_backoff_ceiling(&b), ceilings[i]);
+        uint64_t d = rt_backoff_reconnect(&b, 500, false);
+        assert_true(d >= 500 && d <= 500 + ceilings[i]);
+    }
+    /* A stream that delivers starts the count again. */
+    uint64_t d = rt_backoff_reconnect(&b, 0, true);
+    assert_true(d <= 1000);
+    assert_int_equal(rt_backoff_ceiling(&b), 2000);
+}
+
+/* ---- Fan-out ----------------------------------------------------------- */
+
+static void test_fanout(void **state)
+{
+    (void)state;
+    struct rt_fanout f;
+    rt_fanout_init(&f, 10);
+    /* Three clients; message 11 reaches all, 12 only two; 9 is before the run. */
+    uint64_t recv[3][2] = {{1005, 2001}, {1030, 2050}, {1012, 0}};
+    for (int c = 0; c < 3; c++) {
+        for (int k = 0; k < 2; k++) {
+            if (recv[c][k] == 0)
+                continue;
+            struct rt_sub_msg m = {
+                .id = 11 + (uint64_t)k, .ts_us = 1000 * (uint64_t)(k + 1), .recv_us = recv[c][k]};
+            rt_fanout_record(&f, &m);
+        }
+    }
+    struct rt_sub_msg early = {.id = 9, .ts_us = 1, .recv_us = 100000};
+    rt_fanout_record(&f, &early);
+    /* ids far apart: the table grows. */
+    struct rt_sub_msg far = {.id = 5000, .ts_us = 1, .recv_us = 2};
+    rt_fanout_record(&f, &far);
+    struct rt_hist h;
+    rt_hist_init(&h);
+    assert_int_equal(rt_fanout_result(&f, 12, 3, &h), 1);
+    assert_int_equal(h.count, 1);
+    assert_int_equal(h.max, 30); /* the last of three had message 11 after 30 us */
+    rt_hist_init(&h);
+    assert_int_equal(rt_fanout_result(&f, 12, 2, &h), 2);
+    assert_int_equal(h.max, 50);
+    rt_fanout_close(&f);
 }
 
 /* ---- Ordering and de-duplication --------------------------------------- */
@@ -294,13 +357,6 @@ static void test_hist_extremes_and_merge(void **state)
 
 /* ---- JSON text scanning ------------------------------------------------ */
 
-/* The internal helpers of clients/json.c (declared in clients/internal.h,
- * which pulls in cJSON; declared again here to keep this file's includes
- * to the public headers). */
-size_t rt_json_member(const char *p, size_t len, const char *key);
-size_t rt_json_next_element(const char *p, size_t len, size_t *at, size_t *start);
-size_t rt_json_minify(char *out, const char *p, size_t len);
-
 static void test_json_scan(void **state)
 {
     (void)state;
@@ -358,7 +414,8 @@ static void test_endpoint_init(void **state)
 /*
  * The fake server answers each request with the next reply of its script;
  * when the script runs out it acts as a tiny topic server (POST /publish,
- * GET /poll, with the real server's answers). It records what it was sent.
+ * GET /poll, long polls with timeout=S, GET /events streams, with the real
+ * servers' answers). It records what it was sent, and when.
  * It runs on the test's own loop (HTTP client tests) or on a loop in a
  * thread of its own (command tests, whose commands run their own loops).
  */
@@ -366,6 +423,12 @@ struct fake_reply {
     const char *bytes; /* NULL: never answer */
     size_t piece;      /* > 0: send in pieces of this size, 2 ms apart */
     bool close_after;  /* close the connection after sending */
+};
+
+/* One step of the script: a reply, sent delay_ms after the request. */
+struct fake_step {
+    struct fake_reply reply;
+    int delay_ms;
 };
 
 #define FAKE_MAX 64
@@ -380,12 +443,14 @@ struct fake {
     uv_tcp_t listener;
     uv_async_t stop;
     int port;
-    struct fake_reply script[16];
+    struct fake_step script[16];
     int script_len, script_next;
     int connections, nrequests;
     char requests[FAKE_MAX][1024]; /* head and body of each request */
+    int64_t request_ms[FAKE_MAX];  /* when each came (tu_now_ms) */
     struct fake_msg msgs[FAKE_MAX];
     uint64_t nmsgs;
+    struct fake_conn *conns; /* all open connections */
 };
 
 struct fake_conn {
@@ -398,6 +463,11 @@ struct fake_conn {
     size_t send_left, piece;
     bool close_after, closing;
     int open_handles;
+    struct fake_reply pending; /* a reply waiting for its delay */
+    struct fake_conn *next;    /* in f->conns */
+    bool streaming;            /* topic server: an open /events stream */
+    bool waiting;              /* topic server: a held long poll after since */
+    uint64_t since;
 };
 
 static void fake_conn_closed(uv_handle_t *h)
@@ -412,6 +482,12 @@ static void fake_conn_close(struct fake_conn *fc)
     if (fc->closing)
         return;
     fc->closing = true;
+    for (struct fake_conn **l = &fc->f->conns; *l; l = &(*l)->next) {
+        if (*l == fc) {
+            *l = fc->next;
+            break;
+        }
+    }
     uv_close((uv_handle_t *)&fc->tcp, fake_conn_closed);
     uv_close((uv_handle_t *)&fc->timer, fake_conn_closed);
 }
@@ -469,6 +545,22 @@ static void fake_send(struct fake_conn *fc, const struct fake_reply *r)
         fake_conn_close(fc);
 }
 
+static void fake_delayed(uv_timer_t *t)
+{
+    struct fake_conn *fc = t->data;
+    fake_send(fc, &fc->pending);
+}
+
+static void fake_step(struct fake_conn *fc, const struct fake_step *step)
+{
+    if (step->delay_ms == 0) {
+        fake_send(fc, &step->reply);
+        return;
+    }
+    fc->pending = step->reply;
+    uv_timer_start(&fc->timer, fake_delayed, (uint64_t)step->delay_ms, 0);
+}
+
 static void fake_answer(struct fake_conn *fc, int status, const char *body)
 {
     char buf[8192];
@@ -487,6 +579,86 @@ static uint64_t query_u64(const char *head, const char *key)
     return p ? strtoull(p + strlen(key), NULL, 10) : 0;
 }
 
+/* strcasestr() is a GNU extension; this is all we need of it. */
+static const char *find_ci(const char *hay, const char *needle)
+{
+    for (size_t n = strlen(needle); *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0)
+            return hay;
+    return NULL;
+}
+
+/* The poll answer for the messages after since (at most 8), into out. */
+static void fake_poll_json(const struct fake *f, uint64_t since, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "{\"topic\":\"t\",\"messages\":[");
+    uint64_t last = since;
+    for (uint64_t i = since; i < f->nmsgs && i < since + 8; i++) {
+        const struct fake_msg *m = &f->msgs[i];
+        n += snprintf(out + n, cap - (size_t)n,
+                      "%s{\"id\":%llu,\"topic\":\"t\",\"event\":\"message\",\"data\":%s,"
+                      "\"ts\":%llu}",
+                      i > since ? "," : "", (unsigned long long)m->id, m->data,
+                      (unsigned long long)m->ts);
+        last = m->id;
+    }
+    snprintf(out + n, cap - (size_t)n, "],\"next\":%llu}", (unsigned long long)last);
+}
+
+/* Message m as an SSE event, written to a stream. */
+static void fake_event(struct fake_conn *fc, const struct fake_msg *m)
+{
+    char ev[512];
+    int n = snprintf(ev, sizeof ev,
+                     "id: %llu\nevent: message\ndata: {\"id\":%llu,\"topic\":\"t\",\"event\":"
+                     "\"message\",\"data\":%s,\"ts\":%llu}\n\n",
+                     (unsigned long long)m->id, (unsigned long long)m->id, m->data,
+                     (unsigned long long)m->ts);
+    fake_write(fc, ev, (size_t)n);
+}
+
+/* A held long poll's time is up: nothing came. */
+static void fake_hold_over(uv_timer_t *t)
+{
+    struct fake_conn *fc = t->data;
+    if (fc->waiting) {
+        fc->waiting = false;
+        fake_answer(fc, 204, "");
+    }
+}
+
+/* A message was published: to every stream, and to every held poll. */
+static void fake_fan_out(struct fake *f, const struct fake_msg *m)
+{
+    char out[4096];
+    for (struct fake_conn *fc = f->conns; fc; fc = fc->next) {
+        if (fc->streaming) {
+            fake_event(fc, m);
+        } else if (fc->waiting) {
+            fc->waiting = false;
+            uv_timer_stop(&fc->timer);
+            fake_poll_json(f, fc->since, out, sizeof out);
+            fake_answer(fc, 200, out);
+        }
+    }
+}
+
+/* GET /events: the stream's head, then a replay after Last-Event-ID. */
+static void fake_stream(struct fake_conn *fc, const char *head)
+{
+    struct fake *f = fc->f;
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                             "Cache-Control: no-cache\r\n\r\nretry: 100\n\n";
+    fake_write(fc, ok, sizeof ok - 1);
+    fc->streaming = true;
+    const char *h = find_ci(head, "\r\nlast-event-id:");
+    if (h == NULL)
+        return; /* live from now */
+    uint64_t since = strtoull(h + 16, NULL, 10);
+    for (uint64_t i = since; i < f->nmsgs; i++)
+        fake_event(fc, &f->msgs[i]);
+}
+
 /* The topic server: one log, whatever the topic; answers like the real one. */
 static void fake_topic(struct fake_conn *fc, const char *head, const char *body, size_t body_len)
 {
@@ -501,43 +673,29 @@ static void fake_topic(struct fake_conn *fc, const char *head, const char *body,
         snprintf(m->data, sizeof m->data, "%.*s", (int)body_len, body);
         snprintf(out, sizeof out, "{\"id\":%llu}", (unsigned long long)m->id);
         fake_answer(fc, 200, out);
+        fake_fan_out(f, m);
+    } else if (strncmp(head, "GET /events?", 12) == 0) {
+        fake_stream(fc, head);
     } else if (strncmp(head, "GET /poll?", 10) == 0) {
         uint64_t since = query_u64(head, "since=");
+        uint64_t hold = query_u64(head, "timeout=");
         if (since > f->nmsgs) {
             snprintf(out, sizeof out, "{\"reset\":true,\"next\":%llu}",
                      (unsigned long long)f->nmsgs);
             fake_answer(fc, 200, out);
-            return;
-        }
-        if (since == f->nmsgs) {
+        } else if (since == f->nmsgs && hold > 0) {
+            fc->waiting = true; /* a long poll: hold it */
+            fc->since = since;
+            uv_timer_start(&fc->timer, fake_hold_over, hold * 1000, 0);
+        } else if (since == f->nmsgs) {
             fake_answer(fc, 204, "");
-            return;
+        } else {
+            fake_poll_json(f, since, out, sizeof out);
+            fake_answer(fc, 200, out);
         }
-        int n = snprintf(out, sizeof out, "{\"topic\":\"t\",\"messages\":[");
-        uint64_t last = since;
-        for (uint64_t i = since; i < f->nmsgs && i < since + 8; i++) {
-            const struct fake_msg *m = &f->msgs[i];
-            n += snprintf(out + n, sizeof out - (size_t)n,
-                          "%s{\"id\":%llu,\"topic\":\"t\",\"event\":\"message\",\"data\":%s,"
-                          "\"ts\":%llu}",
-                          i > since ? "," : "", (unsigned long long)m->id, m->data,
-                          (unsigned long long)m->ts);
-            last = m->id;
-        }
-        snprintf(out + n, sizeof out - (size_t)n, "],\"next\":%llu}", (unsigned long long)last);
-        fake_answer(fc, 200, out);
     } else {
         fake_answer(fc, 404, "{}");
     }
-}
-
-/* strcasestr() is a GNU extension; this is all we need of it. */
-static const char *find_ci(const char *hay, const char *needle)
-{
-    for (size_t n = strlen(needle); *hay; hay++)
-        if (strncasecmp(hay, needle, n) == 0)
-            return hay;
-    return NULL;
 }
 
 /* Takes each whole request out of fc->in and answers it. */
@@ -554,13 +712,15 @@ static void fake_serve(struct fake_conn *fc)
         size_t body_len = cl && cl < end ? strtoul(cl + 15, NULL, 10) : 0;
         if (fc->in_len < head_len + body_len)
             return;
-        if (f->nrequests < FAKE_MAX)
+        if (f->nrequests < FAKE_MAX) {
+            f->request_ms[f->nrequests] = tu_now_ms();
             snprintf(f->requests[f->nrequests++], sizeof f->requests[0], "%.*s",
                      (int)(head_len + body_len), fc->in);
+        }
         char head[1024];
         snprintf(head, sizeof head, "%.*s", (int)head_len, fc->in);
         if (f->script_next < f->script_len)
-            fake_send(fc, &f->script[f->script_next++]);
+            fake_step(fc, &f->script[f->script_next++]);
         else
             fake_topic(fc, head, fc->in + head_len, body_len);
         memmove(fc->in, fc->in + head_len + body_len, fc->in_len - head_len - body_len);
@@ -600,6 +760,8 @@ static void fake_accept(uv_stream_t *listener, int status)
     uv_timer_init(f->loop, &fc->timer);
     fc->tcp.data = fc->timer.data = fc;
     fc->open_handles = 2;
+    fc->next = f->conns;
+    f->conns = fc;
     assert_int_equal(uv_accept(listener, (uv_stream_t *)&fc->tcp), 0);
     f->connections++;
     uv_read_start((uv_stream_t *)&fc->tcp, fake_alloc, fake_read);
@@ -620,10 +782,16 @@ static void fake_start(struct fake *f, uv_loop_t *loop)
     f->port = ntohs(sa.sin_port);
 }
 
-static void fake_script(struct fake *f, struct fake_reply r)
+/* Adds a reply to the script, to be sent delay_ms after its request. */
+static void fake_script_late(struct fake *f, int delay_ms, struct fake_reply r)
 {
     assert_true(f->script_len < 16);
-    f->script[f->script_len++] = r;
+    f->script[f->script_len++] = (struct fake_step){r, delay_ms};
+}
+
+static void fake_script(struct fake *f, struct fake_reply r)
+{
+    fake_script_late(f, 0, r);
 }
 
 /* Closes whatever the fake still has open on its loop (a uv_walk callback). */
@@ -977,6 +1145,249 @@ static void test_hclient_close_in_flight(void **state)
     assert_int_equal(uv_loop_close(&t.loop), 0);
 }
 
+/* ---- Streaming answers ------------------------------------------------- */
+
+/* What the streams of one test did; one stream follows another as planned. */
+struct stream_plan {
+    const char *headers;
+    uint64_t timeout_ms, idle_ms;
+    size_t abort_at; /* > 0: abort once this many body bytes came */
+};
+
+static struct {
+    const struct stream_plan *plan;
+    int n; /* streams ended so far */
+    int heads[8], status[8], err[8], pieces[8];
+    char data[8][256];
+    size_t data_len[8];
+    int64_t end_ms[8];
+} sr;
+
+static void stream_next(struct hc_test *t);
+
+static void on_st_head(struct rt_hclient *c, const struct rt_hanswer *ans)
+{
+    (void)c;
+    sr.heads[sr.n]++;
+    sr.status[sr.n] = ans->status;
+    assert_int_equal(ans->body_len, 0);
+}
+
+static void on_st_data(struct rt_hclient *c, const char *p, size_t n)
+{
+    size_t *len = &sr.data_len[sr.n];
+    assert_true(*len + n < sizeof sr.data[0]);
+    memcpy(sr.data[sr.n] + *len, p, n);
+    *len += n;
+    sr.pieces[sr.n]++;
+    if (sr.plan[sr.n].abort_at && *len >= sr.plan[sr.n].abort_at)
+        rt_hclient_abort(c, UV_ECONNABORTED);
+}
+
+static void on_st_end(struct rt_hclient *c, int err, const struct rt_hanswer *ans)
+{
+    struct hc_test *t = c->data;
+    sr.err[sr.n] = err;
+    sr.end_ms[sr.n] = tu_now_ms();
+    if (ans) {
+        sr.status[sr.n] = ans->status;
+        snprintf(sr.data[sr.n], sizeof sr.data[0], "%.*s", (int)ans->body_len, ans->body);
+    }
+    sr.n++;
+    stream_next(t);
+}
+
+static void stream_next(struct hc_test *t)
+{
+    const struct stream_plan *p = &sr.plan[sr.n];
+    if (p->headers == NULL) {
+        rt_hclient_close(&t->c, on_hc_closed);
+        return;
+    }
+    assert_int_equal(rt_hclient_stream(&t->c, "/events?topic=t", p->headers, p->timeout_ms,
+                                       p->idle_ms, on_st_head, on_st_data, on_st_end),
+                     0);
+}
+
+#define SSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+
+static void test_hclient_stream(void **state)
+{
+    (void)state;
+    struct hc_test t;
+    hc_setup(&t, "127.0.0.1");
+    static const struct stream_plan plan[] = {
+        {"Accept: text/event-stream\r\nLast-Event-ID: 7\r\n", 0, 0, 0},
+        {"", 0, 0, 0},
+        {"", 0, 0, 0},
+        {"", 0, 0, 0},
+        {"", 0, 100, 0},
+        {"", 0, 0, 1},
+        {"", 100, 0, 0},
+        {NULL, 0, 0, 0},
+    };
+    /* Three bytes a write: the head and the events arrive in pieces. */
+    fake_script(&t.f, (struct fake_reply){SSE_HEAD "retry: 10\n\ndata: hello\n\n", 3, true});
+    /* Any other answer is read whole, like a request's; the connection stays. */
+    fake_script(&t.f,
+                (struct fake_reply){
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy", 0, false});
+    /* A Content-Length body ends the stream when it is all in. */
+    fake_script(&t.f, (struct fake_reply){"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabcdeXYZ", 0,
+                                          false});
+    fake_script(&t.f, (struct fake_reply){"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                          "5\r\nhello\r\n",
+                                          0, false});
+    /* One byte, then silence: the watchdog (100 ms) ends it. */
+    fake_script(&t.f, (struct fake_reply){SSE_HEAD "x", 0, false});
+    /* The receiver aborts at the first byte. */
+    fake_script(&t.f, (struct fake_reply){SSE_HEAD "0123456789", 0, false});
+    /* No head at all: the request's deadline (100 ms) ends it. */
+    fake_script(&t.f, (struct fake_reply){NULL, 0, false});
+    assert_int_equal(rt_hclient_stream(&t.c, "/e", "X: y", 0, 0, on_st_head, on_st_data, on_st_end),
+                     UV_EINVAL);
+    assert_int_equal(
+        rt_hclient_stream(&t.c, "/e", "X: y\r\nZ", 0, 0, on_st_head, on_st_data, on_st_end),
+        UV_EINVAL);
+    memset(&sr, 0, sizeof sr);
+    sr.plan = plan;
+    stream_next(&t);
+    uv_run(&t.loop, UV_RUN_DEFAULT);
+    assert_true(t.closed);
+    assert_int_equal(uv_loop_close(&t.loop), 0);
+
+    assert_int_equal(sr.n, 7);
+    assert_non_null(strstr(t.f.requests[0], "GET /events?topic=t HTTP/1.1\r\n"));
+    assert_non_null(
+        strstr(t.f.requests[0], "\r\nAccept: text/event-stream\r\nLast-Event-ID: 7\r\n"));
+    assert_int_equal(sr.heads[0], 1);
+    assert_int_equal(sr.status[0], 200);
+    assert_int_equal(sr.err[0], UV_EOF);
+    assert_int_equal(sr.data_len[0], 24);
+    assert_memory_equal(sr.data[0], "retry: 10\n\ndata: hello\n\n", 24);
+    assert_true(sr.pieces[0] >= 4); /* handed over as it came */
+
+    assert_int_equal(sr.heads[1], 0);
+    assert_int_equal(sr.err[1], 0);
+    assert_int_equal(sr.status[1], 503);
+    assert_string_equal(sr.data[1], "busy");
+
+    assert_int_equal(sr.err[2], 0);
+    assert_int_equal(sr.data_len[2], 5);
+    assert_memory_equal(sr.data[2], "abcde", 5);
+    assert_int_equal(sr.err[3], RT_ENOTIMPL);
+
+    assert_int_equal(sr.heads[4], 1);
+    assert_int_equal(sr.err[4], UV_ETIMEDOUT);
+    int64_t silent = sr.end_ms[4] - t.f.request_ms[4];
+    assert_true(silent >= 100 && silent < tu_ms(1000));
+
+    assert_int_equal(sr.err[5], UV_ECONNABORTED);
+    assert_int_equal(sr.heads[6], 0);
+    assert_int_equal(sr.err[6], UV_ETIMEDOUT);
+    /* Streams are not kept alive; the 503 was, for the stream after it. */
+    assert_int_equal(t.c.connects, 6);
+}
+
+/* ---- A subscriber on the test's loop ----------------------------------- */
+
+struct sub_test {
+    uv_loop_t loop;
+    struct fake f;
+    struct rt_endpoint ep;
+    struct rt_sub_stats stats;
+    void *sub;
+    const struct rt_approach *ap;
+    uint64_t ids[16];
+    int nids, want;
+    bool closed;
+};
+
+static void on_sub_test_message(void *arg, const struct rt_sub_msg *m)
+{
+    struct sub_test *st = arg;
+    assert_true(st->nids < 16);
+    st->ids[st->nids++] = m->id;
+    if (st->nids == st->want) {
+        st->closed = true;
+        st->ap->close(st->sub, NULL);
+        uv_close((uv_handle_t *)&st->f.listener, NULL);
+    }
+}
+
+/* Runs one subscriber of ap with cfg against the fake's script until it
+ * has delivered `want` messages. */
+static void sub_test_run(struct sub_test *st, const struct rt_approach *ap,
+                         struct rt_sub_config *cfg, int want)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", st->f.port);
+    assert_int_equal(rt_endpoint_init(&st->ep, url), 0);
+    rt_hist_init(&st->stats.latency);
+    st->ap = ap;
+    st->want = want;
+    st->sub = calloc(1, ap->sub_size);
+    assert_non_null(st->sub);
+    cfg->ep = &st->ep;
+    cfg->topic = "t";
+    cfg->stats = &st->stats;
+    cfg->on_message = on_sub_test_message;
+    cfg->arg = st;
+    cfg->seed = 1;
+    assert_int_equal(ap->init(&st->loop, st->sub, cfg), 0);
+    ap->start(st->sub, 0);
+    alarm((unsigned)(tu_ms(30000) / 1000));
+    uv_run(&st->loop, UV_RUN_DEFAULT);
+    alarm(0);
+    assert_true(st->closed);
+    assert_int_equal(uv_loop_close(&st->loop), 0);
+    free(st->sub);
+}
+
+#define BATCH1                                                                                     \
+    "{\"topic\":\"t\",\"messages\":[{\"id\":1,\"topic\":\"t\",\"event\":\"message\","              \
+    "\"data\":1,\"ts\":1}],\"next\":1}"
+
+/*
+ * Long polling: the request's own deadline is the hold plus the margin, so
+ * a poll the server holds for its whole timeout is not given up on, and
+ * one that never comes back fails at hold + margin; after each answer the
+ * client polls again at once.
+ */
+static void test_long_poll_margin_and_repoll(void **state)
+{
+    (void)state;
+    static char r2[256];
+    snprintf(r2, sizeof r2, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(BATCH1),
+             BATCH1);
+    struct sub_test *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    assert_int_equal(uv_loop_init(&st->loop), 0);
+    fake_start(&st->f, &st->loop);
+    fake_script(&st->f, (struct fake_reply){NULL, 0, false}); /* never answers */
+    /* Held past the 1 s hold, but within the margin: a good answer. */
+    fake_script_late(&st->f, 1150,
+                     (struct fake_reply){"HTTP/1.1 204 No Content\r\n\r\n", 0, false});
+    fake_script(&st->f, (struct fake_reply){r2, 0, false});
+    struct rt_sub_config cfg = {.hold_ms = 1000, .margin_ms = 400, .verbose = false};
+    sub_test_run(st, &rt_long_approach, &cfg, 1);
+
+    assert_int_equal(st->f.nrequests, 3);
+    for (int i = 0; i < 3; i++)
+        assert_non_null(strstr(st->f.requests[i], "GET /poll?topic=t&since=0&timeout=1 "));
+    int64_t gave_up = st->f.request_ms[1] - st->f.request_ms[0];
+    /* 1.4 s, then the first backoff: up to 1 s (full jitter). */
+    assert_true(gave_up >= 1400 && gave_up < 1400 + 1000 + tu_ms(500));
+    int64_t held = st->f.request_ms[2] - st->f.request_ms[1];
+    assert_true(held >= 1150 && held < 1150 + tu_ms(200)); /* asked again at once */
+    assert_int_equal(st->stats.requests, 3);
+    assert_int_equal(st->stats.errors, 1);
+    assert_int_equal(st->stats.empty, 1);
+    assert_int_equal(st->stats.messages, 1);
+    assert_int_equal(st->stats.held, 0);
+    free(st);
+}
+
 /* ---- The commands, end to end against the fake in a thread ------------ */
 
 struct fake_thread {
@@ -1088,9 +1499,26 @@ static void test_cmd_help_and_usage(void **state)
     assert_int_equal(c.code, 0);
     assert_non_null(strstr(c.out, "--clients"));
 
-    run_cmd(rt_cmd_client, &c, "client", "long", "--topic", "a", NULL);
+    run_cmd(rt_cmd_client, &c, "client", "ws", "--topic", "a", NULL);
     assert_int_equal(c.code, 2);
-    assert_non_null(strstr(c.err, "approach 'long' is not available yet"));
+    assert_non_null(strstr(c.err, "approach 'ws' is not available yet"));
+    run_cmd(rt_cmd_client, &c, "client", "sse", "--help", NULL);
+    assert_int_equal(c.code, 0);
+    assert_non_null(strstr(c.out, "--heartbeat"));
+    /* Options of one approach are refused by the others. */
+    run_cmd(rt_cmd_client, &c, "client", "short", "--topic", "a", "--timeout", "5", NULL);
+    assert_int_equal(c.code, 2);
+    assert_non_null(strstr(c.err, "--timeout is for long only, not short"));
+    run_cmd(rt_cmd_client, &c, "client", "long", "--topic", "a", "--heartbeat", "5", NULL);
+    assert_int_equal(c.code, 2);
+    assert_non_null(strstr(c.err, "--heartbeat is for sse only, not long"));
+    run_cmd(rt_cmd_load, &c, "load", "sse", "--interval", "5", NULL);
+    assert_int_equal(c.code, 2);
+    assert_non_null(strstr(c.err, "--interval is for short only, not sse"));
+    run_cmd(rt_cmd_client, &c, "client", "long", "--topic", "a", "--timeout", "121", NULL);
+    assert_int_equal(c.code, 2);
+    run_cmd(rt_cmd_client, &c, "client", "long", "--topic", "a", "--timeout", "0", NULL);
+    assert_int_equal(c.code, 2);
     run_cmd(rt_cmd_load, &c, "load", "ws", NULL);
     assert_int_equal(c.code, 2);
     assert_non_null(strstr(c.err, "approach 'ws' is not available yet"));
@@ -1268,6 +1696,166 @@ static void test_cmd_topic_end_to_end(void **state)
     free(ft);
 }
 
+/* The SSE client against a script: events cut anywhere, retry honoured,
+ * Last-Event-ID on every reconnect, a reset, the watchdog, a 503. */
+static void test_cmd_client_sse_script(void **state)
+{
+    (void)state;
+#define EV(id, data)                                                                               \
+    "id: " #id "\nevent: message\ndata: {\"id\":" #id ",\"topic\":\"t\",\"event\":\"message\","    \
+    "\"data\":" data ",\"ts\":" #id "}\n\n"
+    /* Stream 1: retry 150 ms, message 1 in two data lines, message 2, then
+     * closed, all in pieces of 5 bytes (2 ms apart: reads end anywhere). */
+    static const char s1[] =
+        SSE_HEAD "retry: 150\n\n"
+                 "id: 1\r\ndata: {\"id\":1,\"topic\":\"t\",\"event\":\"message\",\r\n"
+                 "data: \"data\":[1,\r\ndata:  2],\"ts\":1}\r\n\r\n" EV(2, "\"x\"");
+    /* Stream 2: a replay that repeats 2, then 3, a heartbeat, the server's
+     * restart (reset to 0) and its new 1; then silence. */
+#define RESET0 "id: 0\nevent: reset\ndata: {\"reset\":true,\"topic\":\"t\",\"next\":0}\n\n"
+    static const char s2[] = SSE_HEAD EV(2, "\"x\"") EV(3, "{}") ":\n\n" RESET0 EV(1, "null");
+    struct fake_thread *ft = fake_thread_new();
+    fake_script(&ft->f, (struct fake_reply){s1, 5, true});
+    fake_script(&ft->f, (struct fake_reply){s2, 1, false});
+    fake_script(&ft->f,
+                (struct fake_reply){
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy", 0, false});
+    fake_script(&ft->f, (struct fake_reply){SSE_HEAD "data: junk\n\n" EV(2, "2"), 0, false});
+    fake_thread_run(ft);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", ft->f.port);
+    struct captured c;
+    run_cmd(rt_cmd_client, &c, "client", "sse", "--url", url, "--topic", "t", "--heartbeat", "0.2",
+            "--count", "5", NULL);
+    fake_thread_stop(ft);
+    assert_int_equal(c.code, 0);
+    assert_string_equal(c.out,
+                        "{\"id\":1,\"topic\":\"t\",\"event\":\"message\",\"data\":[1,2],\"ts\":1}\n"
+                        "{\"id\":2,\"topic\":\"t\",\"event\":\"message\",\"data\":\"x\",\"ts\":2}\n"
+                        "{\"id\":3,\"topic\":\"t\",\"event\":\"message\",\"data\":{},\"ts\":3}\n"
+                        "{\"id\":1,\"topic\":\"t\",\"event\":\"message\",\"data\":null,\"ts\":1}\n"
+                        "{\"id\":2,\"topic\":\"t\",\"event\":\"message\",\"data\":2,\"ts\":2}\n");
+    assert_non_null(strstr(c.err, "note: topic t: the server closed the stream; reconnecting in"));
+    assert_non_null(
+        strstr(c.err, "reset: topic t restarts after id 0; messages may have been missed"));
+    assert_non_null(strstr(c.err, "no bytes for 0.5 s (heartbeat watchdog)"));
+    assert_non_null(strstr(c.err, "HTTP 503 Service Unavailable: busy; reconnecting in"));
+    assert_non_null(strstr(c.err, "bad event: the data is not a JSON object"));
+    assert_non_null(strstr(c.err, "summary: 4 streams, 3 connections, 2 reconnects, 5 messages, "
+                                  "1 duplicates dropped, 3 errors, 1 resets"));
+    /* Where each stream resumed: from --since (0), then the last delivered. */
+    const char *resume[] = {"Last-Event-ID: 0\r\n", "Last-Event-ID: 2\r\n", "Last-Event-ID: 1\r\n",
+                            "Last-Event-ID: 1\r\n"};
+    assert_int_equal(ft->f.nrequests, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_non_null(strstr(ft->f.requests[i], "GET /events?topic=t HTTP/1.1\r\n"));
+        assert_non_null(strstr(ft->f.requests[i], "Accept: text/event-stream\r\n"));
+        assert_non_null(strstr(ft->f.requests[i], resume[i]));
+    }
+    /* retry: 150 was honoured: the second stream came 150 ms to 1.15 s
+     * after the first ended (sending it took about 2 ms x 60 pieces), not
+     * the default 3 s. The 503 came after the watchdog (0.5 s) and a wait. */
+    int64_t gap = ft->f.request_ms[1] - ft->f.request_ms[0];
+    assert_true(gap >= 150 + 100 && gap < 150 + 1000 + tu_ms(600));
+    gap = ft->f.request_ms[2] - ft->f.request_ms[1];
+    assert_true(gap >= 500 + 150);
+    free(ft);
+#undef EV
+#undef RESET0
+}
+
+/* The long-polling client against a script: timeout sent, re-poll at once
+ * after messages, a wait after an empty answer the server did not hold. */
+static void test_cmd_client_long_script(void **state)
+{
+    (void)state;
+    static char r1[512], r3[512];
+    static const char b1[] =
+        "{\"topic\":\"t\",\"messages\":[{\"id\":1,\"topic\":\"t\",\"event\":\"message\","
+        "\"data\":1,\"ts\":1},{\"id\":2,\"topic\":\"t\",\"event\":\"message\",\"data\":2,"
+        "\"ts\":2}],\"next\":2}";
+    static const char b3[] = "{\"topic\":\"t\",\"messages\":[{\"id\":3,\"topic\":\"t\","
+                             "\"event\":\"message\",\"data\":3,\"ts\":3}],\"next\":3}";
+    snprintf(r1, sizeof r1, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(b1), b1);
+    snprintf(r3, sizeof r3, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(b3), b3);
+    struct fake_thread *ft = fake_thread_new();
+    fake_script(&ft->f, (struct fake_reply){r1, 0, false});
+    fake_script(&ft->f,
+                (struct fake_reply){"HTTP/1.1 204 No Content\r\n\r\n", 0, false}); /* not held */
+    fake_script_late(&ft->f, 50, (struct fake_reply){r3, 0, false});
+    fake_thread_run(ft);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", ft->f.port);
+    struct captured c;
+    run_cmd(rt_cmd_client, &c, "client", "long", "--url", url, "--topic", "t", "--timeout", "7",
+            "--count", "3", NULL);
+    fake_thread_stop(ft);
+    assert_int_equal(c.code, 0);
+    assert_non_null(strstr(c.out, "{\"id\":1,"));
+    assert_non_null(strstr(c.out, "\n{\"id\":3,"));
+    assert_non_null(strstr(c.err, "summary: 3 requests, 1 empty (33.3%), 1 connections, "
+                                  "0 reconnects, 3 messages, 0 duplicates dropped, 0 errors"));
+    const char *since[] = {"since=0&timeout=7 ", "since=2&timeout=7 ", "since=2&timeout=7 "};
+    assert_int_equal(ft->f.nrequests, 3);
+    for (int i = 0; i < 3; i++)
+        assert_non_null(strstr(ft->f.requests[i], since[i]));
+    assert_true(ft->f.request_ms[1] - ft->f.request_ms[0] < tu_ms(200)); /* at once */
+    int64_t gap = ft->f.request_ms[2] - ft->f.request_ms[1];
+    assert_true(gap >= 990 && gap < 1000 + tu_ms(300)); /* RT_LONG_MIN_CYCLE_MS */
+    free(ft);
+}
+
+/* Reads "key":N from a JSON report. */
+static unsigned long long report_u64(const char *out, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = strstr(out, k);
+    assert_non_null(p);
+    return strtoull(p + strlen(k), NULL, 10);
+}
+
+/* load long and load sse against the fake topic server: every client gets
+ * every message, and the fan-out figure is reported. */
+static void test_cmd_load_long_and_sse(void **state)
+{
+    (void)state;
+    struct fake_thread *ft = fake_thread_new();
+    fake_thread_run(ft);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", ft->f.port);
+    struct captured c;
+    /* Something in the log already: the probes must start after it. */
+    run_cmd(rt_cmd_publish, &c, "publish", "--url", url, "--topic", "t", "0", NULL);
+    assert_int_equal(c.code, 0);
+    const char *approaches[] = {"long", "sse"};
+    for (int i = 0; i < 2; i++) {
+        run_cmd(rt_cmd_load, &c, "load", approaches[i], "--url", url, "--topic", "t", "--clients",
+                "20", "--duration", "1", "--rate", "10", "--seed", "1", "--json", NULL);
+        assert_int_equal(c.code, 0);
+        assert_non_null(strstr(c.err, " open ")); /* progress lines */
+        unsigned long long published = report_u64(c.out, "published");
+        assert_true(published >= 7 && published <= 11);
+        assert_int_equal(report_u64(c.out, "expected"), published * 20);
+        assert_int_equal(report_u64(c.out, "delivered"), published * 20);
+        assert_int_equal(report_u64(c.out, "held_at_start"), 20);
+        assert_int_equal(report_u64(c.out, "connections"), 20);
+        assert_int_equal(report_u64(c.out, "errors"), 0);
+        assert_int_equal(report_u64(c.out, "complete"), published);
+        assert_int_equal(report_u64(c.out, "messages"), published);
+        assert_non_null(strstr(c.out, "\"fanout_ms\":{\"p50\":"));
+    }
+    /* --rate 0: hold the connections for the duration, publish nothing. */
+    run_cmd(rt_cmd_load, &c, "load", "sse", "--url", url, "--clients", "5", "--duration", "0.3",
+            "--rate", "0", NULL);
+    fake_thread_stop(ft);
+    assert_int_equal(c.code, 0);
+    assert_non_null(strstr(c.out, "5 of 5 holding a stream at the start"));
+    assert_non_null(strstr(c.out, "published   0 (0 failed)"));
+    assert_non_null(strstr(c.out, "fan-out     p50 0.0 ms"));
+    free(ft);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1277,6 +1865,8 @@ int main(void)
         cmocka_unit_test(test_backoff_reset),
         cmocka_unit_test(test_backoff_jitter_spread),
         cmocka_unit_test(test_backoff_seeded),
+        cmocka_unit_test(test_backoff_reconnect),
+        cmocka_unit_test(test_fanout),
         cmocka_unit_test(test_seq_dedup),
         cmocka_unit_test(test_seq_start_and_reset),
         cmocka_unit_test(test_hist_known_data),
@@ -1293,10 +1883,15 @@ int main(void)
         cmocka_unit_test(test_hclient_stale_connection),
         cmocka_unit_test(test_hclient_refused_and_localhost),
         cmocka_unit_test(test_hclient_close_in_flight),
+        cmocka_unit_test(test_hclient_stream),
+        cmocka_unit_test(test_long_poll_margin_and_repoll),
         cmocka_unit_test(test_cmd_help_and_usage),
         cmocka_unit_test(test_cmd_publish),
         cmocka_unit_test(test_cmd_client_short_script),
         cmocka_unit_test(test_cmd_topic_end_to_end),
+        cmocka_unit_test(test_cmd_client_sse_script),
+        cmocka_unit_test(test_cmd_client_long_script),
+        cmocka_unit_test(test_cmd_load_long_and_sse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

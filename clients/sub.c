@@ -1,0 +1,67 @@
+/*
+ * sub.c - what every subscriber does with what it receives, whatever the
+ * approach: take a message once and in order, follow a reset, say what went
+ * wrong, count connections. The approaches (poll.c, sse.c) differ in how
+ * messages reach them; from here on they are all the same.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+int rt_sub_take(const struct rt_sub_config *cfg, struct rt_seq *seq, const cJSON *item,
+                const char *raw, size_t raw_len, uint64_t recv_us)
+{
+    struct rt_sub_stats *st = cfg->stats;
+    struct rt_sub_msg msg = {.recv_us = recv_us, .raw = raw, .raw_len = raw_len};
+    if (!rt_json_u64(cJSON_GetObjectItemCaseSensitive(item, "id"), &msg.id) || msg.id == 0)
+        return -1;
+    enum rt_seq_verdict v = rt_seq_accept(seq, msg.id);
+    if (v == RT_SEQ_DUP) {
+        st->duplicates++;
+        return v;
+    }
+    st->messages++;
+    if (rt_json_u64(cJSON_GetObjectItemCaseSensitive(item, "ts"), &msg.ts_us))
+        rt_hist_record(&st->latency, recv_us > msg.ts_us ? recv_us - msg.ts_us : 0);
+    if (cfg->on_message)
+        cfg->on_message(cfg->arg, &msg);
+    return v;
+}
+
+void rt_sub_reset(const struct rt_sub_config *cfg, struct rt_seq *seq, uint64_t next)
+{
+    cfg->stats->resets++;
+    rt_seq_reset(seq, next);
+    if (cfg->verbose)
+        fprintf(stderr,
+                "reset: topic %s restarts after id %" PRIu64 "; messages may have been missed\n",
+                cfg->topic, next);
+}
+
+void rt_sub_trouble(const struct rt_sub_config *cfg, bool error, const char *verb,
+                    uint64_t delay_ms, const char *fmt, ...)
+{
+    if (error)
+        cfg->stats->errors++;
+    if (!cfg->verbose)
+        return;
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s: topic %s: %s; %s in %.1f s\n", error ? "error" : "note", cfg->topic, why,
+            verb, (double)delay_ms / 1000.0);
+}
+
+void rt_sub_count_connects(struct rt_sub_stats *st, const struct rt_hclient *c, uint64_t *seen)
+{
+    uint64_t n = c->connects - *seen;
+    if (n == 0)
+        return;
+    st->connects += n;
+    st->reconnects += *seen == 0 ? n - 1 : n;
+    *seen = c->connects;
+}

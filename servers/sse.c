@@ -100,8 +100,10 @@ static size_t encode_reset(const char *topic, uint64_t next, char *out, size_t c
         .event = "reset",
         .event_len = 5,
         .data = data,
-        .data_len = (size_t)snprintf(data, sizeof(data), "{\"reset\":true,\"topic\":\"%s\","
-                                     "\"next\":%llu}", topic, (unsigned long long)next),
+        .data_len = (size_t)snprintf(data, sizeof(data),
+                                     "{\"reset\":true,\"topic\":\"%s\","
+                                     "\"next\":%llu}",
+                                     topic, (unsigned long long)next),
     };
     return out == NULL ? rt_sse_encode_len(&ev) : (size_t)rt_sse_encode(out, cap, &ev);
 }

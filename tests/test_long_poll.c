@@ -227,48 +227,9 @@ static void test_ten_thousand_waiters(void **state)
 static void test_client_resumes_without_loss(void **state)
 {
     (void)state;
-    enum { MESSAGES = 1000, CUTS = 5 };
-    int proxy_port;
-    struct tu_proxy *proxy = tu_proxy_start(srv.port, &proxy_port);
-    assert_non_null(proxy);
-    char u[64], count[16];
-    snprintf(u, sizeof(u), "http://127.0.0.1:%d", proxy_port);
-    snprintf(count, sizeof(count), "%d", MESSAGES);
-    char *argv[] = {(char *)rtlab, "client", "long", "--url", u, "--topic", "cut",
-                    "--count", count, NULL};
-    static struct tu_proc cl;
-    assert_int_equal(tu_proc_start(&cl, argv), 0);
-
-    /* One keep-alive publisher straight to the server, cutting the client's
-     * connection every MESSAGES / CUTS messages. */
-    int pub = tu_connect(srv.port);
-    int cuts = 0;
-    for (int i = 1; i <= MESSAGES; i++) {
-        char req[256], body[32];
-        int bl = snprintf(body, sizeof(body), "{\"n\":%d}", i);
-        int n = snprintf(req, sizeof(req),
-                         "POST /publish?topic=cut HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s", bl,
-                         body);
-        assert_true(tu_send(pub, req, (size_t)n));
-        assert_int_equal(tu_recv_response(pub, out, sizeof(out), tu_ms(3000)), 200);
-        if (i % (MESSAGES / CUTS) == MESSAGES / CUTS / 2)
-            cuts += tu_proxy_cut_wait(proxy, tu_ms(5000)) > 0;
-        usleep(500);
-    }
-    close(pub);
-    char line[1024], want[32];
-    for (int i = 1; i <= MESSAGES; i++) {
-        if (!tu_proc_line(&cl, line, sizeof(line), tu_ms(10000)))
-            fail_msg("message %d never came; stderr: %s", i, cl.err);
-        snprintf(want, sizeof(want), "\"id\":%d,", i);
-        if (strstr(line, want) == NULL)
-            fail_msg("line %d is %s", i, line);
-    }
-    assert_int_equal(tu_proc_stop(&cl, 0, tu_ms(10000)), 0);
-    assert_null(strchr(cl.out + cl.out_pos, '{')); /* nothing after message 1000 */
-    tu_proxy_stop(proxy);
-    assert_int_equal(cuts, CUTS);
-    print_message("      %d cuts, %d messages in order\n", cuts, MESSAGES);
+    const char *failure = tu_resume_without_loss(rtlab, srv.port, "long", 1000, 5);
+    if (failure != NULL)
+        fail_msg("%s", failure);
 }
 
 int main(int argc, char **argv)

@@ -23,7 +23,7 @@
 
 static const char *rtlab;
 static struct tu_server srv;
-static char out[1 << 16];   /* answers to requests */
+static char out[1 << 16];    /* answers to requests */
 static char stream[1 << 16]; /* what a stream delivered */
 
 static int start(const char *const *args)
@@ -34,8 +34,8 @@ static int start(const char *const *args)
 static int setup(void **state)
 {
     (void)state;
-    static const char *const args[] = {"sse", "--port", "0", "--heartbeat", "0.5", "--retry",
-                                       "100", NULL};
+    static const char *const args[] = {"sse", "--port",  "0",   "--heartbeat",
+                                       "0.5", "--retry", "100", NULL};
     return start(args);
 }
 
@@ -205,7 +205,7 @@ static void test_reset_when_resume_point_is_gone(void **state)
     stream[0] = '\0';
     assert_true(read_until(fd, stream, sizeof(stream), &len, "id: 5\n", tu_ms(3000)));
     assert_non_null(strstr(stream, "id: 3\nevent: reset\ndata: {\"reset\":true,\"topic\":\"g\","
-                                "\"next\":3}\n\nid: 4\nevent: message\n"));
+                                   "\"next\":3}\n\nid: 4\nevent: message\n"));
     close(fd);
 }
 
@@ -254,46 +254,9 @@ static void test_slow_reader_is_disconnected(void **state)
 static void test_client_resumes_without_loss(void **state)
 {
     (void)state;
-    enum { MESSAGES = 1000, CUTS = 5 };
-    int proxy_port;
-    struct tu_proxy *proxy = tu_proxy_start(srv.port, &proxy_port);
-    assert_non_null(proxy);
-    char u[64], count[16];
-    snprintf(u, sizeof(u), "http://127.0.0.1:%d", proxy_port);
-    snprintf(count, sizeof(count), "%d", MESSAGES);
-    char *argv[] = {(char *)rtlab, "client", "sse", "--url", u, "--topic", "cut",
-                    "--count", count, NULL};
-    static struct tu_proc cl;
-    assert_int_equal(tu_proc_start(&cl, argv), 0);
-
-    int pub = tu_connect(srv.port);
-    int cuts = 0;
-    for (int i = 1; i <= MESSAGES; i++) {
-        char req[256], body[32];
-        int bl = snprintf(body, sizeof(body), "{\"n\":%d}", i);
-        int n = snprintf(req, sizeof(req),
-                         "POST /publish?topic=cut HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s", bl,
-                         body);
-        assert_true(tu_send(pub, req, (size_t)n));
-        assert_int_equal(tu_recv_response(pub, out, sizeof(out), tu_ms(3000)), 200);
-        if (i % (MESSAGES / CUTS) == MESSAGES / CUTS / 2)
-            cuts += tu_proxy_cut_wait(proxy, tu_ms(5000)) > 0;
-        usleep(500);
-    }
-    close(pub);
-    char line[1024], want[32];
-    for (int i = 1; i <= MESSAGES; i++) {
-        if (!tu_proc_line(&cl, line, sizeof(line), tu_ms(10000)))
-            fail_msg("message %d never came; stderr: %s", i, cl.err);
-        snprintf(want, sizeof(want), "\"id\":%d,", i);
-        if (strstr(line, want) == NULL)
-            fail_msg("line %d is %s", i, line);
-    }
-    assert_int_equal(tu_proc_stop(&cl, 0, tu_ms(10000)), 0);
-    assert_null(strchr(cl.out + cl.out_pos, '{'));
-    tu_proxy_stop(proxy);
-    assert_int_equal(cuts, CUTS);
-    print_message("      %d cuts, %d messages in order\n", cuts, MESSAGES);
+    const char *failure = tu_resume_without_loss(rtlab, srv.port, "sse", 1000, 5);
+    if (failure != NULL)
+        fail_msg("%s", failure);
 }
 
 int main(int argc, char **argv)
@@ -306,12 +269,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_curl_sees_events_and_heartbeats),
-        T(test_stream_headers),
-        T(test_resume_from_last_event_id),
-        T(test_reset_when_resume_point_is_gone),
-        T(test_slow_reader_is_disconnected),
-        T(test_client_resumes_without_loss),
+        T(test_curl_sees_events_and_heartbeats), T(test_stream_headers),
+        T(test_resume_from_last_event_id),       T(test_reset_when_resume_point_is_gone),
+        T(test_slow_reader_is_disconnected),     T(test_client_resumes_without_loss),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -499,3 +499,67 @@ long tu_metric(int port, const char *ap, const char *key)
     close(fd);
     return v;
 }
+
+/* ---- Resume without loss ---------------------------------------------------- */
+
+/* Publishes message i ({"n":i}) to topic "cut" on a keep-alive socket. */
+static bool publish_numbered(int fd, int i)
+{
+    char req[256], body[32], resp[1024];
+    int bl = snprintf(body, sizeof(body), "{\"n\":%d}", i);
+    int n = snprintf(req, sizeof(req),
+                     "POST /publish?topic=cut HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s", bl, body);
+    return tu_send(fd, req, (size_t)n) &&
+           tu_recv_response(fd, resp, sizeof(resp), tu_ms(3000)) == 200;
+}
+
+const char *tu_resume_without_loss(const char *rtlab, int port, const char *approach, int n,
+                                   int cuts)
+{
+    static char why[1024];
+    static struct tu_proc cl;
+    int proxy_port, cut = 0;
+    struct tu_proxy *proxy = tu_proxy_start(port, &proxy_port);
+    char url[64], count[16], line[1024], want[32];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", proxy_port);
+    snprintf(count, sizeof(count), "%d", n);
+    char *argv[] = {(char *)rtlab, "client", (char *)approach, "--url", url,
+                    "--topic",     "cut",    "--count",        count,   NULL};
+    if (proxy == NULL || tu_proc_start(&cl, argv) != 0)
+        return "cannot start the proxy or the client";
+    int pub = tu_connect(port);
+    for (int i = 1; i <= n; i++) {
+        if (!publish_numbered(pub, i)) {
+            snprintf(why, sizeof(why), "publishing message %d failed", i);
+            goto out;
+        }
+        if (i % (n / cuts) == n / cuts / 2) /* mid-way between cuts */
+            cut += tu_proxy_cut_wait(proxy, tu_ms(5000)) > 0;
+        usleep(500);
+    }
+    for (int i = 1; i <= n; i++) {
+        snprintf(want, sizeof(want), "\"id\":%d,", i);
+        if (!tu_proc_line(&cl, line, sizeof(line), tu_ms(10000))) {
+            snprintf(why, sizeof(why), "message %d never came; stderr: %.900s", i, cl.err);
+            goto out;
+        }
+        if (strstr(line, want) == NULL) {
+            snprintf(why, sizeof(why), "line %d is %.900s", i, line);
+            goto out;
+        }
+    }
+    if (tu_proc_stop(&cl, 0, tu_ms(10000)) != 0)
+        snprintf(why, sizeof(why), "the client exited with %d", cl.status);
+    else if (strchr(cl.out + cl.out_pos, '{') != NULL)
+        snprintf(why, sizeof(why), "the client printed more than %d messages", n);
+    else if (cut != cuts)
+        snprintf(why, sizeof(why), "only %d of %d cuts happened", cut, cuts);
+    else
+        why[0] = '\0';
+out:
+    if (cl.pid > 0 && kill(cl.pid, 0) == 0)
+        tu_proc_stop(&cl, SIGKILL, 1000);
+    close(pub);
+    tu_proxy_stop(proxy);
+    return why[0] ? why : NULL;
+}

@@ -80,6 +80,16 @@ int tu_proxy_cut(struct tu_proxy *p);
 int tu_proxy_cut_wait(struct tu_proxy *p, int timeout_ms);
 void tu_proxy_stop(struct tu_proxy *p);
 
+/*
+ * Resume without loss: runs `rtlab client APPROACH --topic cut --count N`
+ * through a cutting proxy in front of the server on port, publishes N
+ * messages straight to the server and cuts the client's connection `cuts`
+ * times on the way. Returns NULL when the client printed exactly messages
+ * 1..N in order and exited 0, else what went wrong (a static string).
+ */
+const char *tu_resume_without_loss(const char *rtlab, int port, const char *approach, int n,
+                                   int cuts);
+
 /* Resident memory of a process in KiB (from /proc), or -1. */
 long tu_rss_kib(pid_t pid);
 

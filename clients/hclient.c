@@ -206,9 +206,21 @@ static void fail(struct rt_hclient *c, int err)
         finish(c, err, NULL, false);
 }
 
+/* The deadline, or for a stream the watchdog. Reads do not re-arm the
+ * watchdog (that would be a timer-heap update per read on every stream);
+ * they note the time, and the watchdog, when it fires early, waits out the
+ * rest of idle_ms from the last read. */
 static void on_timeout(uv_timer_t *t)
 {
-    finish(t->data, UV_ETIMEDOUT, NULL, false);
+    struct rt_hclient *c = t->data;
+    if (c->streaming) {
+        uint64_t quiet = uv_now(c->loop) - c->last_read_ms;
+        if (quiet < c->idle_ms) {
+            uv_timer_start(t, on_timeout, c->idle_ms - quiet, 0);
+            return;
+        }
+    }
+    finish(c, UV_ETIMEDOUT, NULL, false);
 }
 
 /* ---- Connection -------------------------------------------------------- */
@@ -623,14 +635,13 @@ static int stash(struct rt_hclient *c, const char *p, size_t n)
 
 /*
  * A streamed body's bytes p[0..n), handed on where they lie. Each read
- * pushes the watchdog back. A Content-Length body ends when it is all in
- * (bytes after it are dropped with the connection).
+ * pushes the watchdog back (see on_timeout()). A Content-Length body ends
+ * when it is all in (bytes after it are dropped with the connection).
  */
 static void stream_bytes(struct rt_hclient *c, const char *p, size_t n)
 {
     uint32_t serial = c->serial;
-    if (c->idle_ms > 0)
-        uv_timer_start(&c->timer, on_timeout, c->idle_ms, 0);
+    c->last_read_ms = uv_now(c->loop);
     if (c->framing == FRAME_LENGTH && n > c->content_length)
         n = (size_t)c->content_length;
     if (n > 0)
@@ -655,7 +666,11 @@ static void stream_start(struct rt_hclient *c, char *buf, size_t len)
     c->in = NULL;
     c->in_len = c->in_cap = 0;
     c->streaming = true;
-    uv_timer_stop(&c->timer); /* the deadline is met; stream_bytes() sets the watchdog */
+    c->last_read_ms = uv_now(c->loop);
+    if (c->idle_ms > 0) /* the deadline is met: the watchdog takes over */
+        uv_timer_start(&c->timer, on_timeout, c->idle_ms, 0);
+    else
+        uv_timer_stop(&c->timer);
     if (rt_http_response_parse(&resp, buf, c->head_len, 0, RT_HTTP_MAX_HEAD) < 0) {
         finish(c, RT_EBADRESP, NULL, false); /* cannot happen: it parsed before */
     } else {

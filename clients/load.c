@@ -152,6 +152,7 @@ struct load_run {
     char pub_target[sizeof((struct rt_endpoint *)0)->prefix + RT_NAME_MAX + 32];
     char pub_body[64]; /* written from here: valid until the answer */
     uint64_t pub_sent, published, publish_errors;
+    uint64_t pub_due;     /* what the schedule asked for by the end of the run */
     uint64_t pub_last_id; /* the id the server gave our latest message */
     uint64_t head;        /* the topic's last id when the subscribers began */
 
@@ -391,18 +392,18 @@ static void print_json(const struct load_run *run, const struct report *r)
            ",%s,\"connect_s\":%.3f,\"held_at_start\":%" PRIu64 ",\"duration_s\":%.3f"
            ",\"drain_s\":%.3f,\"requests\":%" PRIu64 ",\"requests_per_s\":%.1f,\"empty\":%" PRIu64
            ",\"empty_share\":%.4f,\"connections\":%" PRIu64 ",\"reconnects\":%" PRIu64
-           ",\"published\":%" PRIu64 ",\"publish_errors\":%" PRIu64 ",\"delivered\":%" PRIu64
-           ",\"expected\":%" PRIu64 ",\"duplicates\":%" PRIu64
+           ",\"published\":%" PRIu64 ",\"publish_due\":%" PRIu64 ",\"publish_errors\":%" PRIu64
+           ",\"delivered\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"duplicates\":%" PRIu64
            ",\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f}"
            ",\"fanout_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"complete\":%" PRIu64
            ",\"messages\":%" PRIu64 "},\"errors\":%" PRIu64 ",\"resets\":%" PRIu64
            ",\"max_rss_mib\":%.1f,\"interrupted\":%s}\n",
            run->approach->name, run->topic, run->opts.clients, r->knob_json, r->connect_s,
            run->held_at_start, r->secs, r->drain_s, r->requests, r->rps, r->empty, r->empty_share,
-           st->connects, st->reconnects, run->published, run->publish_errors, st->messages,
-           r->expected, st->duplicates, r->lat_p50, r->lat_p99, r->lat_max, r->lat_mean, r->fan_p50,
-           r->fan_p99, r->fan_max, r->fanout_complete, r->fanout_messages, st->errors, st->resets,
-           r->rss_mib, run->interrupted ? "true" : "false");
+           st->connects, st->reconnects, run->published, run->pub_due, run->publish_errors,
+           st->messages, r->expected, st->duplicates, r->lat_p50, r->lat_p99, r->lat_max,
+           r->lat_mean, r->fan_p50, r->fan_p99, r->fan_max, r->fanout_complete, r->fanout_messages,
+           st->errors, st->resets, r->rss_mib, run->interrupted ? "true" : "false");
 }
 
 static void print_text(const struct load_run *run, const struct report *r)
@@ -422,7 +423,8 @@ static void print_text(const struct load_run *run, const struct report *r)
         printf("  empty       %" PRIu64 " (%.1f%%)\n", r->empty, 100.0 * r->empty_share);
     printf("  connections %" PRIu64 " opened, %" PRIu64 " of them reconnects\n", st->connects,
            st->reconnects);
-    printf("  published   %" PRIu64 " (%" PRIu64 " failed)\n", run->published, run->publish_errors);
+    printf("  published   %" PRIu64 " (%" PRIu64 " failed; %" PRIu64 " due at %g/s)\n",
+           run->published, run->publish_errors, run->pub_due, o->rate);
     printf("  delivered   %" PRIu64 " of %" PRIu64 " expected (%" PRIu64 " duplicates dropped)\n",
            st->messages, r->expected, st->duplicates);
     printf("  latency     p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", r->lat_p50, r->lat_p99,
@@ -538,6 +540,10 @@ static void on_run_end(uv_timer_t *t)
     struct load_run *run = t->data;
     take_snapshot(run, &run->run_end);
     uv_timer_stop(&run->pub_timer);
+    /* A publisher that fell behind (the server, or this process, was
+     * saturated) shows as published < due. */
+    run->pub_due = (uint64_t)floor((double)(run->run_end.at_ms - run->run_start.at_ms) *
+                                   run->opts.rate / 1000.0);
     if (run->opts.rate == 0) {
         stop(run);
         return;

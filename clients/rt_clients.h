@@ -269,6 +269,7 @@ struct rt_hclient {
     bool streaming;  /* its head is in: body bytes go to on_data */
     uint32_t serial; /* counts requests: a callback that began another is noticed */
     uint64_t idle_ms;
+    uint64_t last_read_ms; /* loop time of the stream's last read */
     rt_hclient_head_cb on_head;
     rt_hclient_data_cb on_data;
 

@@ -1836,6 +1836,7 @@ static void test_cmd_load_long_and_sse(void **state)
         assert_non_null(strstr(c.err, " open ")); /* progress lines */
         unsigned long long published = report_u64(c.out, "published");
         assert_true(published >= 7 && published <= 11);
+        assert_int_equal(report_u64(c.out, "publish_due"), 10);
         assert_int_equal(report_u64(c.out, "expected"), published * 20);
         assert_int_equal(report_u64(c.out, "delivered"), published * 20);
         assert_int_equal(report_u64(c.out, "held_at_start"), 20);
@@ -1851,7 +1852,7 @@ static void test_cmd_load_long_and_sse(void **state)
     fake_thread_stop(ft);
     assert_int_equal(c.code, 0);
     assert_non_null(strstr(c.out, "5 of 5 holding a stream at the start"));
-    assert_non_null(strstr(c.out, "published   0 (0 failed)"));
+    assert_non_null(strstr(c.out, "published   0 (0 failed; 0 due at 0/s)"));
     assert_non_null(strstr(c.out, "fan-out     p50 0.0 ms"));
     free(ft);
 }

@@ -36,9 +36,10 @@ static const char usage[] =
     "  --help           this text\n"
     "\n"
     "Failed requests are retried with exponential backoff (1 s doubling to 30 s,\n"
-    "full jitter). sse reconnects after the stream's retry time plus the same\n"
-    "backoff, starting from 0 to 1 s after a stream that delivered, and resumes\n"
-    "with Last-Event-ID. Exit status: 0, or 1 when not one request succeeded.\n";
+    "full jitter). sse reconnects after the server's retry time (3 s until it\n"
+    "sends one) plus a random 0 to 1 s, that window doubling (up to 30 s) while\n"
+    "attempts keep failing, and resumes with Last-Event-ID: the last id it\n"
+    "delivered. Exit status: 0, or 1 when not one request succeeded.\n";
 
 struct client_opts {
     const char *url;

@@ -140,6 +140,31 @@ extern const struct rt_approach rt_sse_approach;   /* sse.c */
 
 /* ---- What every subscriber does (sub.c) -------------------------------- */
 
+/* What every subscriber is made of: its connection, a timer for its waits,
+ * its settings, its position and its backoff. Each approach's subscriber
+ * struct starts with one, so the handles' data pointers (set to the base)
+ * point at the subscriber too. */
+struct rt_sub_base {
+    struct rt_hclient http;
+    uv_timer_t timer;
+    struct rt_sub_config cfg;
+    struct rt_seq seq;         /* what was delivered: de-dup, order, position */
+    struct rt_backoff backoff; /* how long to wait after a failure */
+    uint64_t connects_seen;    /* http.connects already counted in the stats */
+    bool closing;
+    int closes_left;
+    void (*close_cb)(void *sub);
+};
+
+/* Sets up b for cfg (position cfg->since, backoff seeded with cfg->seed);
+ * no I/O. Returns 0 or a libuv error. */
+int rt_sub_base_init(uv_loop_t *loop, struct rt_sub_base *b, const struct rt_sub_config *cfg);
+
+/* The close of an rt_approach: stops the timer and closes the connection
+ * (a request in flight ends with UV_ECANCELED first); cb(sub) runs once
+ * both are closed. sub is the subscriber, which starts with its base. */
+void rt_sub_base_close(void *sub, void (*cb)(void *sub));
+
 /*
  * Takes one message object of an answer or event: its id (a whole number
  * > 0) and ts from item (cJSON's parse of raw[0..raw_len)), then de-dup
@@ -171,25 +196,16 @@ void rt_sub_count_connects(struct rt_sub_stats *st, const struct rt_hclient *c, 
  * the client waits before the next one. short_poll.c and long_poll.c are
  * the approach entries and the lessons; this is the machine they share. */
 struct rt_poll_sub {
-    struct rt_hclient http; /* the keep-alive connection */
-    uv_timer_t timer;       /* the wait before the next request */
-    struct rt_sub_config cfg;
-    struct rt_seq seq;         /* what was delivered: de-dup and order */
-    struct rt_backoff backoff; /* how long to wait after a failure */
-    uint64_t since;            /* what we ask for next */
-    uint64_t hold_ms;          /* 0: short polling; else the server's hold (long polling) */
-    uint64_t sent_ms;          /* loop time the request in flight was sent */
-    uint64_t connects_seen;
-    bool closing;
-    int closes_left;
-    void (*close_cb)(void *sub);
+    struct rt_sub_base b;
+    uint64_t since;   /* what we ask for next */
+    uint64_t hold_ms; /* 0: short polling; else the server's hold (long polling) */
+    uint64_t sent_ms; /* loop time the request in flight was sent */
 };
 
 /* init for an rt_approach, with the hold (0 for short polling). */
 int rt_poll_init(uv_loop_t *loop, struct rt_poll_sub *s, const struct rt_sub_config *cfg,
                  uint64_t hold_ms);
 void rt_poll_start(void *sub, uint64_t delay_ms);
-void rt_poll_close(void *sub, void (*cb)(void *sub));
 
 /* ---- Fan-out: when the last client has a message (fanout.c) ------------ */
 

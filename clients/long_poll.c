@@ -69,5 +69,5 @@ const struct rt_approach rt_long_approach = {
     .sub_size = sizeof(struct rt_poll_sub),
     .init = long_init,
     .start = rt_poll_start,
-    .close = rt_poll_close,
+    .close = rt_sub_base_close,
 };

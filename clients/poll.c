@@ -37,7 +37,7 @@ static void on_due(uv_timer_t *t);
 static void wait_then_poll(struct rt_poll_sub *s, uint64_t ms)
 {
     /* Fails only on a closing handle, and nothing schedules once closing. */
-    (void)uv_timer_start(&s->timer, on_due, ms, 0);
+    (void)uv_timer_start(&s->b.timer, on_due, ms, 0);
 }
 
 /* ---- Answers ----------------------------------------------------------- */
@@ -53,8 +53,8 @@ static void retry_later(struct rt_poll_sub *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    uint64_t delay = rt_backoff_next(&s->backoff);
-    rt_sub_trouble(&s->cfg, true, "retrying", delay, "%s", why);
+    uint64_t delay = rt_backoff_next(&s->b.backoff);
+    rt_sub_trouble(&s->b.cfg, true, "retrying", delay, "%s", why);
     wait_then_poll(s, delay);
 }
 
@@ -72,9 +72,9 @@ static int take_messages(struct rt_poll_sub *s, const cJSON *messages, const cha
     cJSON_ArrayForEach(m, messages)
     {
         size_t n = rt_json_next_element(body, len, &at, &start);
-        if (rt_sub_take(&s->cfg, &s->seq, m, body + start, n, now) < 0)
+        if (rt_sub_take(&s->b.cfg, &s->b.seq, m, body + start, n, now) < 0)
             return -1;
-        if (s->closing) /* the callback had enough */
+        if (s->b.closing) /* the callback had enough */
             return 0;
     }
     return 0;
@@ -92,7 +92,7 @@ static const char *take_batch(struct rt_poll_sub *s, const char *body, size_t le
     } else if (!rt_json_u64(cJSON_GetObjectItemCaseSensitive(root, "next"), &next)) {
         bad = "the answer has no valid \"next\"";
     } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "reset"))) {
-        rt_sub_reset(&s->cfg, &s->seq, next);
+        rt_sub_reset(&s->b.cfg, &s->b.seq, next);
         s->since = next;
     } else if (!cJSON_IsArray(messages)) {
         bad = "the answer has no \"messages\" array";
@@ -115,17 +115,17 @@ static const char *take_batch(struct rt_poll_sub *s, const char *body, size_t le
 static uint64_t next_wait(const struct rt_poll_sub *s, bool empty, bool full)
 {
     if (s->hold_ms == 0)
-        return full ? 0 : s->cfg.interval_ms;
-    uint64_t took = uv_now(s->timer.loop) - s->sent_ms;
+        return full ? 0 : s->b.cfg.interval_ms;
+    uint64_t took = uv_now(s->b.timer.loop) - s->sent_ms;
     return empty && took < RT_LONG_MIN_CYCLE_MS ? RT_LONG_MIN_CYCLE_MS - took : 0;
 }
 
 static void on_answer(struct rt_hclient *http, int err, const struct rt_hanswer *ans)
 {
     struct rt_poll_sub *s = http->data;
-    s->cfg.stats->held--;
-    rt_sub_count_connects(s->cfg.stats, http, &s->connects_seen);
-    if (s->closing)
+    s->b.cfg.stats->held--;
+    rt_sub_count_connects(s->b.cfg.stats, http, &s->b.connects_seen);
+    if (s->b.closing)
         return;
     if (err < 0) {
         retry_later(s, "%s", rt_hclient_strerror(err));
@@ -133,10 +133,10 @@ static void on_answer(struct rt_hclient *http, int err, const struct rt_hanswer 
     }
     bool full = false;
     if (ans->status == 204) {
-        s->cfg.stats->empty++;
+        s->b.cfg.stats->empty++;
     } else if (ans->status == 200) {
         const char *bad = take_batch(s, ans->body, ans->body_len, &full);
-        if (s->closing)
+        if (s->b.closing)
             return;
         if (bad) {
             retry_later(s, "bad answer: %s", bad);
@@ -147,7 +147,7 @@ static void on_answer(struct rt_hclient *http, int err, const struct rt_hanswer 
         retry_later(s, "HTTP %d %s: %.*s", ans->status, rt_http_reason(ans->status), n, ans->body);
         return;
     }
-    rt_backoff_reset(&s->backoff);
+    rt_backoff_reset(&s->b.backoff);
     wait_then_poll(s, next_wait(s, ans->status == 204, full));
 }
 
@@ -155,9 +155,9 @@ static void on_answer(struct rt_hclient *http, int err, const struct rt_hanswer 
 
 static void poll_now(struct rt_poll_sub *s)
 {
-    char target[sizeof s->cfg.ep->prefix + RT_NAME_MAX + 96];
-    int n = snprintf(target, sizeof target, "%s/poll?topic=%s&since=%" PRIu64, s->cfg.ep->prefix,
-                     s->cfg.topic, s->since);
+    char target[sizeof s->b.cfg.ep->prefix + RT_NAME_MAX + 96];
+    int n = snprintf(target, sizeof target, "%s/poll?topic=%s&since=%" PRIu64, s->b.cfg.ep->prefix,
+                     s->b.cfg.topic, s->since);
     /* Long polling: the per-request deadline is the hold plus a margin for
      * the network and a busy server, so a held request is never given up
      * on just before its answer. */
@@ -165,13 +165,13 @@ static void poll_now(struct rt_poll_sub *s)
     if (s->hold_ms > 0) {
         snprintf(target + n, sizeof target - (size_t)n, "&timeout=%" PRIu64, s->hold_ms / 1000);
         timeout_ms =
-            s->hold_ms + (s->cfg.margin_ms ? s->cfg.margin_ms : RT_CLIENT_REQUEST_TIMEOUT_MS);
+            s->hold_ms + (s->b.cfg.margin_ms ? s->b.cfg.margin_ms : RT_CLIENT_REQUEST_TIMEOUT_MS);
     }
-    s->cfg.stats->requests++;
-    s->sent_ms = uv_now(s->timer.loop);
-    int r = rt_hclient_request(&s->http, "GET", target, NULL, NULL, 0, timeout_ms, on_answer);
+    s->b.cfg.stats->requests++;
+    s->sent_ms = uv_now(s->b.timer.loop);
+    int r = rt_hclient_request(&s->b.http, "GET", target, NULL, NULL, 0, timeout_ms, on_answer);
     if (r == 0)
-        s->cfg.stats->held++;
+        s->b.cfg.stats->held++;
     else
         retry_later(s, "cannot send the request: %s", rt_hclient_strerror(r));
 }
@@ -186,54 +186,13 @@ static void on_due(uv_timer_t *t)
 int rt_poll_init(uv_loop_t *loop, struct rt_poll_sub *s, const struct rt_sub_config *cfg,
                  uint64_t hold_ms)
 {
-    /* uv_timer_init() cannot fail, so the first init never leaks the other. */
-    int r = uv_timer_init(loop, &s->timer);
-    if (r == 0)
-        r = rt_hclient_init(loop, &s->http, cfg->ep);
-    if (r < 0)
-        return r;
-    s->http.data = s;
-    s->http.open_conns = &cfg->stats->open;
-    s->timer.data = s;
-    s->cfg = *cfg;
+    int r = rt_sub_base_init(loop, &s->b, cfg);
     s->since = cfg->since;
     s->hold_ms = hold_ms;
-    s->connects_seen = 0;
-    rt_seq_init(&s->seq, cfg->since);
-    rt_backoff_init(&s->backoff, RT_BACKOFF_BASE_MS, RT_BACKOFF_CAP_MS, cfg->seed);
-    s->closing = false;
-    return 0;
+    return r;
 }
 
 void rt_poll_start(void *sub, uint64_t delay_ms)
 {
     wait_then_poll(sub, delay_ms);
-}
-
-static void on_part_closed(struct rt_poll_sub *s)
-{
-    if (--s->closes_left == 0 && s->close_cb)
-        s->close_cb(s);
-}
-
-static void on_http_closed(struct rt_hclient *http)
-{
-    on_part_closed(http->data);
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-    on_part_closed(h->data);
-}
-
-void rt_poll_close(void *sub, void (*cb)(void *sub))
-{
-    struct rt_poll_sub *s = sub;
-    if (s->closing)
-        return;
-    s->closing = true;
-    s->close_cb = cb;
-    s->closes_left = 2;
-    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
-    rt_hclient_close(&s->http, on_http_closed);
 }

@@ -63,5 +63,5 @@ const struct rt_approach rt_short_approach = {
     .sub_size = sizeof(struct rt_poll_sub),
     .init = short_init,
     .start = rt_poll_start,
-    .close = rt_poll_close,
+    .close = rt_sub_base_close,
 };

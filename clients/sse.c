@@ -93,21 +93,14 @@
 /* ---- Data structures --------------------------------------------------- */
 
 struct sse_sub {
-    struct rt_hclient http; /* one stream at a time, each on a new connection */
-    uv_timer_t timer;       /* the wait before (re)connecting */
-    struct rt_sub_config cfg;
-    struct rt_seq seq;         /* what was delivered: de-dup, order, Last-Event-ID */
-    struct rt_backoff backoff; /* the jitter and growth of reconnect delays */
-    char *tail;                /* raw bytes of an event cut by the end of a read */
+    struct rt_sub_base b; /* b.http carries one stream at a time, each on a new
+                             connection; b.timer is the wait before (re)connecting */
+    char *tail;           /* raw bytes of an event cut by the end of a read */
     size_t tail_len, tail_cap;
     uint64_t retry_ms; /* the reconnection time the server asked for */
-    uint64_t connects_seen;
-    bool open;       /* the stream's head is in (counted in stats->held) */
-    bool delivered;  /* the stream sent at least one byte of body */
-    const char *why; /* set when we end the stream ourselves: why */
-    bool closing;
-    int closes_left;
-    void (*close_cb)(void *sub);
+    bool open;         /* the stream's head is in (counted in stats->held) */
+    bool delivered;    /* the stream sent at least one byte of body */
+    const char *why;   /* set when we end the stream ourselves: why */
 };
 
 /* The event buffer of every stream's parser (see READING above). */
@@ -117,7 +110,7 @@ static void on_due(uv_timer_t *t);
 
 static void wait_then_connect(struct sse_sub *s, uint64_t ms)
 {
-    (void)uv_timer_start(&s->timer, on_due, ms, 0); /* fails only once closing */
+    (void)uv_timer_start(&s->b.timer, on_due, ms, 0); /* fails only once closing */
 }
 
 /* ---- Events ------------------------------------------------------------ */
@@ -125,9 +118,9 @@ static void wait_then_connect(struct sse_sub *s, uint64_t ms)
 /* Skips an event we cannot use: count it, say why, keep the stream. */
 static void bad_event(struct sse_sub *s, const char *why)
 {
-    s->cfg.stats->errors++;
-    if (s->cfg.verbose)
-        fprintf(stderr, "error: topic %s: bad event: %s; skipped\n", s->cfg.topic, why);
+    s->b.cfg.stats->errors++;
+    if (s->b.cfg.verbose)
+        fprintf(stderr, "error: topic %s: bad event: %s; skipped\n", s->b.cfg.topic, why);
 }
 
 /* One event from the parser: a message, or a reset. */
@@ -139,12 +132,12 @@ static void take_event(struct sse_sub *s, const struct rt_sse_event *ev)
                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "reset"));
     if (!cJSON_IsObject(root))
         bad_event(s, "the data is not a JSON object");
-    else if (!is_reset && rt_sub_take(&s->cfg, &s->seq, root, ev->data, ev->data_len, now) < 0)
+    else if (!is_reset && rt_sub_take(&s->b.cfg, &s->b.seq, root, ev->data, ev->data_len, now) < 0)
         bad_event(s, "the message has no valid \"id\"");
     else if (is_reset && !rt_json_u64(cJSON_GetObjectItemCaseSensitive(root, "next"), &next))
         bad_event(s, "the reset has no valid \"next\"");
     else if (is_reset)
-        rt_sub_reset(&s->cfg, &s->seq, next);
+        rt_sub_reset(&s->b.cfg, &s->b.seq, next);
     cJSON_Delete(root);
 }
 
@@ -154,7 +147,13 @@ static void take_event(struct sse_sub *s, const struct rt_sse_event *ev)
 static void drop(struct sse_sub *s, int err, const char *why)
 {
     s->why = why;
-    rt_hclient_abort(&s->http, err);
+    rt_hclient_abort(&s->b.http, err);
+}
+
+/* Drops the stream after a failed read: an event too large, or no memory. */
+static void drop_unreadable(struct sse_sub *s, int err)
+{
+    drop(s, err, err == RT_EBODYTOOBIG ? "an event larger than the client accepts" : NULL);
 }
 
 static bool is_event_stream(const struct rt_http_response *head)
@@ -176,7 +175,7 @@ static void on_head(struct rt_hclient *http, const struct rt_hanswer *ans)
         return;
     }
     s->open = true;
-    s->cfg.stats->held++;
+    s->b.cfg.stats->held++;
 }
 
 /* True when p[0..n) ends with a blank line: two line ends in a row (CRLF,
@@ -252,7 +251,7 @@ static void on_data(struct rt_hclient *http, const char *p, size_t n)
     s->delivered = true;
     if (s->tail_len > 0) {
         if ((r = grow_tail(s, p, n)) < 0) {
-            drop(s, r, "an event larger than the client accepts");
+            drop_unreadable(s, r);
             return;
         }
         buf = s->tail;
@@ -264,7 +263,7 @@ static void on_data(struct rt_hclient *http, const char *p, size_t n)
         bool got = false;
         int64_t used = rt_sse_parse(&parser, buf + at, len - at, &ev, &got);
         if (used < 0) {
-            drop(s, (int)used, "an event larger than the client accepts");
+            drop_unreadable(s, (int)used);
             return;
         }
         if (parser.retry_ms >= 0)
@@ -275,11 +274,11 @@ static void on_data(struct rt_hclient *http, const char *p, size_t n)
             break; /* all consumed */
         done = at;
         take_event(s, &ev);
-        if (s->closing || !rt_hclient_busy(http))
+        if (s->b.closing || !rt_hclient_busy(http))
             return; /* the message callback closed us (and the tail is gone) */
     }
     if ((r = keep_rest(s, buf + done, len - done)) < 0)
-        drop(s, r, "an event larger than the client accepts");
+        drop_unreadable(s, r);
 }
 
 /* Describes how an attempt ended; returns whether that is an error. */
@@ -294,7 +293,7 @@ static bool describe_end(const struct sse_sub *s, int err, const struct rt_hansw
         snprintf(out, cap, "%s", s->why);
     } else if (err == UV_ETIMEDOUT && s->open) {
         snprintf(out, cap, "no bytes for %.1f s (heartbeat watchdog): the stream looks dead",
-                 (double)s->cfg.heartbeat_ms * RT_SSE_WATCHDOG_FACTOR / 1000.0);
+                 (double)s->b.cfg.heartbeat_ms * RT_SSE_WATCHDOG_FACTOR / 1000.0);
     } else if ((err == UV_EOF || err == 0) && s->delivered) {
         snprintf(out, cap, "the server closed the stream");
         return false; /* streams end; that is what reconnecting is for */
@@ -313,37 +312,37 @@ static void on_end(struct rt_hclient *http, int err, const struct rt_hanswer *an
     char why[512];
     bool error = describe_end(s, err, ans, why, sizeof why);
     if (s->open) {
-        s->cfg.stats->held--;
+        s->b.cfg.stats->held--;
         s->open = false;
     }
-    rt_sub_count_connects(s->cfg.stats, http, &s->connects_seen);
+    rt_sub_count_connects(s->b.cfg.stats, http, &s->b.connects_seen);
     free(s->tail); /* a new stream starts afresh */
     s->tail = NULL;
     s->tail_len = s->tail_cap = 0;
-    if (s->closing)
+    if (s->b.closing)
         return;
-    uint64_t delay = rt_backoff_reconnect(&s->backoff, s->retry_ms, s->delivered);
-    rt_sub_trouble(&s->cfg, error, "reconnecting", delay, "%s", why);
+    uint64_t delay = rt_backoff_reconnect(&s->b.backoff, s->retry_ms, s->delivered);
+    rt_sub_trouble(&s->b.cfg, error, "reconnecting", delay, "%s", why);
     wait_then_connect(s, delay);
 }
 
 static void connect_now(struct sse_sub *s)
 {
-    char target[sizeof s->cfg.ep->prefix + RT_NAME_MAX + 32];
+    char target[sizeof s->b.cfg.ep->prefix + RT_NAME_MAX + 32];
     char headers[128];
-    snprintf(target, sizeof target, "%s/events?topic=%s", s->cfg.ep->prefix, s->cfg.topic);
+    snprintf(target, sizeof target, "%s/events?topic=%s", s->b.cfg.ep->prefix, s->b.cfg.topic);
     snprintf(headers, sizeof headers,
              "Accept: text/event-stream\r\nCache-Control: no-cache\r\nLast-Event-ID: %" PRIu64
              "\r\n",
-             s->seq.last);
-    uint64_t watchdog = (uint64_t)((double)s->cfg.heartbeat_ms * RT_SSE_WATCHDOG_FACTOR);
+             s->b.seq.last);
+    uint64_t watchdog = (uint64_t)((double)s->b.cfg.heartbeat_ms * RT_SSE_WATCHDOG_FACTOR);
     s->delivered = false;
     s->why = NULL;
-    s->cfg.stats->requests++;
-    int r = rt_hclient_stream(&s->http, target, headers, 0, watchdog, on_head, on_data, on_end);
+    s->b.cfg.stats->requests++;
+    int r = rt_hclient_stream(&s->b.http, target, headers, 0, watchdog, on_head, on_data, on_end);
     if (r < 0) {
-        uint64_t delay = rt_backoff_reconnect(&s->backoff, s->retry_ms, false);
-        rt_sub_trouble(&s->cfg, true, "reconnecting", delay, "cannot send the request: %s",
+        uint64_t delay = rt_backoff_reconnect(&s->b.backoff, s->retry_ms, false);
+        rt_sub_trouble(&s->b.cfg, true, "reconnecting", delay, "cannot send the request: %s",
                        rt_hclient_strerror(r));
         wait_then_connect(s, delay);
     }
@@ -359,56 +358,16 @@ static void on_due(uv_timer_t *t)
 static int sse_init(uv_loop_t *loop, void *sub, const struct rt_sub_config *cfg)
 {
     struct sse_sub *s = sub;
-    int r = uv_timer_init(loop, &s->timer); /* cannot fail: nothing to undo below */
-    if (r == 0)
-        r = rt_hclient_init(loop, &s->http, cfg->ep);
-    if (r < 0)
-        return r;
-    s->http.data = s;
-    s->http.open_conns = &cfg->stats->open;
-    s->timer.data = s;
-    s->cfg = *cfg;
     s->tail = NULL;
     s->tail_len = s->tail_cap = 0;
     s->retry_ms = RT_SSE_RETRY_DEFAULT_MS;
-    s->connects_seen = 0;
-    s->open = s->delivered = s->closing = false;
-    rt_seq_init(&s->seq, cfg->since);
-    rt_backoff_init(&s->backoff, RT_BACKOFF_BASE_MS, RT_BACKOFF_CAP_MS, cfg->seed);
-    return 0;
+    s->open = s->delivered = false;
+    return rt_sub_base_init(loop, &s->b, cfg);
 }
 
 static void sse_start(void *sub, uint64_t delay_ms)
 {
     wait_then_connect(sub, delay_ms);
-}
-
-static void on_part_closed(struct sse_sub *s)
-{
-    if (--s->closes_left == 0 && s->close_cb)
-        s->close_cb(s);
-}
-
-static void on_http_closed(struct rt_hclient *http)
-{
-    on_part_closed(http->data);
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-    on_part_closed(h->data);
-}
-
-static void sse_close(void *sub, void (*cb)(void *sub))
-{
-    struct sse_sub *s = sub;
-    if (s->closing)
-        return;
-    s->closing = true;
-    s->close_cb = cb;
-    s->closes_left = 2;
-    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
-    rt_hclient_close(&s->http, on_http_closed); /* on_end() frees the tail */
 }
 
 const struct rt_approach rt_sse_approach = {
@@ -420,5 +379,5 @@ const struct rt_approach rt_sse_approach = {
     .sub_size = sizeof(struct sse_sub),
     .init = sse_init,
     .start = sse_start,
-    .close = sse_close,
+    .close = rt_sub_base_close, /* on_end() frees the tail */
 };

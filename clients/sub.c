@@ -1,8 +1,9 @@
 /*
  * sub.c - what every subscriber does with what it receives, whatever the
  * approach: take a message once and in order, follow a reset, say what went
- * wrong, count connections. The approaches (poll.c, sse.c) differ in how
- * messages reach them; from here on they are all the same.
+ * wrong, count connections, and the base every subscriber is built on
+ * (its connection and timer, set up and closed). The approaches (poll.c,
+ * sse.c) differ in how messages reach them; from here on they are alike.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -64,4 +65,53 @@ void rt_sub_count_connects(struct rt_sub_stats *st, const struct rt_hclient *c, 
     st->connects += n;
     st->reconnects += *seen == 0 ? n - 1 : n;
     *seen = c->connects;
+}
+
+/* ---- The base every subscriber starts with ----------------------------- */
+
+int rt_sub_base_init(uv_loop_t *loop, struct rt_sub_base *b, const struct rt_sub_config *cfg)
+{
+    /* uv_timer_init() cannot fail, so the first init never leaks the other. */
+    int r = uv_timer_init(loop, &b->timer);
+    if (r == 0)
+        r = rt_hclient_init(loop, &b->http, cfg->ep);
+    if (r < 0)
+        return r;
+    b->http.data = b;
+    b->http.open_conns = &cfg->stats->open;
+    b->timer.data = b;
+    b->cfg = *cfg;
+    rt_seq_init(&b->seq, cfg->since);
+    rt_backoff_init(&b->backoff, RT_BACKOFF_BASE_MS, RT_BACKOFF_CAP_MS, cfg->seed);
+    b->connects_seen = 0;
+    b->closing = false;
+    return 0;
+}
+
+static void on_part_closed(struct rt_sub_base *b)
+{
+    if (--b->closes_left == 0 && b->close_cb)
+        b->close_cb(b);
+}
+
+static void on_http_closed(struct rt_hclient *http)
+{
+    on_part_closed(http->data);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    on_part_closed(h->data);
+}
+
+void rt_sub_base_close(void *sub, void (*cb)(void *sub))
+{
+    struct rt_sub_base *b = sub;
+    if (b->closing)
+        return;
+    b->closing = true;
+    b->close_cb = cb;
+    b->closes_left = 2;
+    uv_close((uv_handle_t *)&b->timer, on_timer_closed);
+    rt_hclient_close(&b->http, on_http_closed);
 }

@@ -89,13 +89,30 @@ int rt_cli_count(const char *cmd, const char *opt, const char *text, uint64_t mi
     return 0;
 }
 
-int rt_cli_applies(const char *cmd, const struct rt_approach *ap, unsigned opt, const char *name)
+void rt_cli_knobs_init(struct rt_cli_knobs *k)
 {
-    if (ap->options & opt)
-        return 0;
-    const char *whom = opt == RT_OPT_INTERVAL ? "short" : opt == RT_OPT_TIMEOUT ? "long" : "sse";
-    fprintf(stderr, "rtlab %s: %s is for %s only, not %s\n", cmd, name, whom, ap->name);
-    return -1;
+    k->interval_ms = 1000;
+    k->hold_ms = RT_LONG_HOLD_DEFAULT_S * 1000;
+    k->heartbeat_ms = RT_SSE_HEARTBEAT_DEFAULT_MS;
+}
+
+int rt_cli_knob(const char *cmd, const struct rt_approach *ap, int ch, const char *arg,
+                struct rt_cli_knobs *k)
+{
+    unsigned opt = ch == 'i' ? RT_OPT_INTERVAL : ch == 'T' ? RT_OPT_TIMEOUT : RT_OPT_HEARTBEAT;
+    const char *name = ch == 'i' ? "--interval" : ch == 'T' ? "--timeout" : "--heartbeat";
+    if (!(ap->options & opt)) {
+        const char *whom = ch == 'i' ? "short" : ch == 'T' ? "long" : "sse";
+        fprintf(stderr, "rtlab %s: %s is for %s only, not %s\n", cmd, name, whom, ap->name);
+        return -1;
+    }
+    if (ch != 'T')
+        return rt_cli_seconds(cmd, name, arg, ch == 'i' ? &k->interval_ms : &k->heartbeat_ms);
+    uint64_t s;
+    if (rt_cli_count(cmd, name, arg, 1, RT_LONG_HOLD_MAX_S, &s) < 0)
+        return -1;
+    k->hold_ms = s * 1000;
+    return 0;
 }
 
 int rt_cli_name(const char *cmd, const char *opt, const char *name)

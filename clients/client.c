@@ -44,9 +44,7 @@ static const char usage[] =
 struct client_opts {
     const char *url;
     const char *topic;
-    uint64_t interval_ms;
-    uint64_t hold_ms;
-    uint64_t heartbeat_ms;
+    struct rt_cli_knobs knobs; /* --interval, --timeout, --heartbeat */
     uint64_t since;
     uint64_t count;       /* 0: no limit */
     uint64_t duration_ms; /* 0: no limit */
@@ -73,20 +71,15 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},
         {"topic", required_argument, NULL, 't'},
-        {"interval", required_argument, NULL, 'i'},
-        {"timeout", required_argument, NULL, 'T'},
-        {"heartbeat", required_argument, NULL, 'b'},
+        RT_CLI_KNOB_OPTIONS,
         {"since", required_argument, NULL, 's'},
         {"count", required_argument, NULL, 'c'},
         {"duration", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    *o = (struct client_opts){.url = ap->default_url,
-                              .interval_ms = 1000,
-                              .hold_ms = RT_LONG_HOLD_DEFAULT_S * 1000,
-                              .heartbeat_ms = RT_SSE_HEARTBEAT_DEFAULT_MS};
-    uint64_t hold_s;
+    *o = (struct client_opts){.url = ap->default_url};
+    rt_cli_knobs_init(&o->knobs);
     int ch, bad = 0;
     optind = 0; /* glibc: start afresh (tests run commands more than once) */
     opterr = 0;
@@ -101,17 +94,9 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
             o->topic = optarg;
             break;
         case 'i':
-            bad |= rt_cli_applies("client", ap, RT_OPT_INTERVAL, "--interval");
-            bad |= rt_cli_seconds("client", "--interval", optarg, &o->interval_ms);
-            break;
         case 'T':
-            bad |= rt_cli_applies("client", ap, RT_OPT_TIMEOUT, "--timeout");
-            bad |= rt_cli_count("client", "--timeout", optarg, 1, RT_LONG_HOLD_MAX_S, &hold_s);
-            o->hold_ms = hold_s * 1000;
-            break;
         case 'b':
-            bad |= rt_cli_applies("client", ap, RT_OPT_HEARTBEAT, "--heartbeat");
-            bad |= rt_cli_seconds("client", "--heartbeat", optarg, &o->heartbeat_ms);
+            bad |= rt_cli_knob("client", ap, ch, optarg, &o->knobs);
             break;
         case 's':
             bad |= rt_cli_count("client", "--since", optarg, 0, UINT64_MAX, &o->since);
@@ -214,9 +199,9 @@ static int start(struct client_run *run)
         .ep = &run->ep,
         .topic = run->opts.topic,
         .since = run->opts.since,
-        .interval_ms = run->opts.interval_ms,
-        .hold_ms = run->opts.hold_ms,
-        .heartbeat_ms = run->opts.heartbeat_ms,
+        .interval_ms = run->opts.knobs.interval_ms,
+        .hold_ms = run->opts.knobs.hold_ms,
+        .heartbeat_ms = run->opts.knobs.heartbeat_ms,
         .seed = rt_now_us() ^ ((uint64_t)getpid() << 32),
         .verbose = true,
         .stats = &run->stats,

@@ -268,9 +268,29 @@ int rt_cli_number(const char *cmd, const char *opt, const char *text, double min
 int rt_cli_count(const char *cmd, const char *opt, const char *text, uint64_t min, uint64_t max,
                  uint64_t *out);
 
-/* Checks that the approach takes option opt (an RT_OPT_*), named name;
- * same error handling. */
-int rt_cli_applies(const char *cmd, const struct rt_approach *ap, unsigned opt, const char *name);
+/* The settings only some approaches take, as the client and load
+ * commands read them: --interval (short), --timeout (long), --heartbeat
+ * (sse). */
+struct rt_cli_knobs {
+    uint64_t interval_ms;
+    uint64_t hold_ms;
+    uint64_t heartbeat_ms;
+};
+
+/* Their getopt_long() entries, answering 'i', 'T' and 'b'. */
+#define RT_CLI_KNOB_OPTIONS                                                                        \
+    {"interval", required_argument, NULL, 'i'}, {"timeout", required_argument, NULL, 'T'},         \
+    {                                                                                              \
+        "heartbeat", required_argument, NULL, 'b'                                                  \
+    }
+
+/* Sets the defaults: 1 s, RT_LONG_HOLD_DEFAULT_S, RT_SSE_HEARTBEAT_DEFAULT_MS. */
+void rt_cli_knobs_init(struct rt_cli_knobs *k);
+
+/* Takes option ch ('i', 'T' or 'b') and its value for approach ap, which
+ * must be one that takes it. Returns 0, or -1 after printing why not. */
+int rt_cli_knob(const char *cmd, const struct rt_approach *ap, int ch, const char *arg,
+                struct rt_cli_knobs *k);
 
 /* Checks a topic or event name, same error handling. */
 int rt_cli_name(const char *cmd, const char *opt, const char *name);

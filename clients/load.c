@@ -108,9 +108,7 @@ static const char usage[] =
 struct load_opts {
     const char *url;
     uint64_t clients;
-    uint64_t interval_ms;
-    uint64_t hold_ms;
-    uint64_t heartbeat_ms;
+    struct rt_cli_knobs knobs; /* --interval, --timeout, --heartbeat */
     uint64_t duration_ms;
     double rate;
     const char *topic;
@@ -172,9 +170,7 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},
         {"clients", required_argument, NULL, 'n'},
-        {"interval", required_argument, NULL, 'i'},
-        {"timeout", required_argument, NULL, 'T'},
-        {"heartbeat", required_argument, NULL, 'b'},
+        RT_CLI_KNOB_OPTIONS,
         {"duration", required_argument, NULL, 'd'},
         {"rate", required_argument, NULL, 'r'},
         {"topic", required_argument, NULL, 't'},
@@ -185,13 +181,10 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
     };
     *o = (struct load_opts){.url = ap->default_url,
                             .clients = 100,
-                            .interval_ms = 1000,
-                            .hold_ms = RT_LONG_HOLD_DEFAULT_S * 1000,
-                            .heartbeat_ms = RT_SSE_HEARTBEAT_DEFAULT_MS,
                             .duration_ms = 10000,
                             .rate = 1,
                             .seed = rt_now_us() ^ ((uint64_t)getpid() << 32)};
-    uint64_t hold_s;
+    rt_cli_knobs_init(&o->knobs);
     int ch, bad = 0;
     optind = 0; /* glibc: start afresh */
     opterr = 0;
@@ -204,17 +197,9 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
             bad |= rt_cli_count("load", "--clients", optarg, 1, 1000000, &o->clients);
             break;
         case 'i':
-            bad |= rt_cli_applies("load", ap, RT_OPT_INTERVAL, "--interval");
-            bad |= rt_cli_seconds("load", "--interval", optarg, &o->interval_ms);
-            break;
         case 'T':
-            bad |= rt_cli_applies("load", ap, RT_OPT_TIMEOUT, "--timeout");
-            bad |= rt_cli_count("load", "--timeout", optarg, 1, RT_LONG_HOLD_MAX_S, &hold_s);
-            o->hold_ms = hold_s * 1000;
-            break;
         case 'b':
-            bad |= rt_cli_applies("load", ap, RT_OPT_HEARTBEAT, "--heartbeat");
-            bad |= rt_cli_seconds("load", "--heartbeat", optarg, &o->heartbeat_ms);
+            bad |= rt_cli_knob("load", ap, ch, optarg, &o->knobs);
             break;
         case 'd':
             bad |= rt_cli_seconds("load", "--duration", optarg, &o->duration_ms);
@@ -373,13 +358,13 @@ static void work_out(const struct load_run *run, struct report *r)
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         r->rss_mib = (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
     const char *name = "heartbeat";
-    double secs = (double)o->heartbeat_ms / 1000.0;
+    double secs = (double)o->knobs.heartbeat_ms / 1000.0;
     if (run->approach->options & RT_OPT_INTERVAL) {
         name = "interval";
-        secs = (double)o->interval_ms / 1000.0;
+        secs = (double)o->knobs.interval_ms / 1000.0;
     } else if (run->approach->options & RT_OPT_TIMEOUT) {
         name = "timeout";
-        secs = (double)o->hold_ms / 1000.0;
+        secs = (double)o->knobs.hold_ms / 1000.0;
     }
     snprintf(r->knob_json, sizeof r->knob_json, "\"%s_s\":%.3f", name, secs);
     snprintf(r->knob_text, sizeof r->knob_text, "%s %.3f s", name, secs);
@@ -551,7 +536,7 @@ static void on_run_end(uv_timer_t *t)
     run->phase = PHASE_DRAIN;
     run->drain_deadline_ms = run->run_end.at_ms + DRAIN_MS;
     if (run->approach->options & RT_OPT_INTERVAL)
-        run->drain_deadline_ms += run->opts.interval_ms;
+        run->drain_deadline_ms += run->opts.knobs.interval_ms;
     uv_timer_start(&run->phase_timer, on_drain_check, 0, 20);
 }
 
@@ -591,9 +576,9 @@ static int start_sub(struct load_run *run, uint64_t i, uint64_t delay_ms)
         .ep = &run->ep,
         .topic = run->topic,
         .since = run->head,
-        .interval_ms = run->opts.interval_ms,
-        .hold_ms = run->opts.hold_ms,
-        .heartbeat_ms = run->opts.heartbeat_ms,
+        .interval_ms = run->opts.knobs.interval_ms,
+        .hold_ms = run->opts.knobs.hold_ms,
+        .heartbeat_ms = run->opts.knobs.heartbeat_ms,
         .seed = rt_rng_next(&run->rng),
         .stats = &run->stats,
         .on_message = on_message,
@@ -647,7 +632,8 @@ static void begin_subscribers(struct load_run *run)
     }
     /* Short polling: all at once, each at a random phase of its interval. */
     for (uint64_t i = 0; i < run->opts.clients; i++) {
-        uint64_t phase = run->opts.interval_ms ? rt_rng_below(&run->rng, run->opts.interval_ms) : 0;
+        uint64_t phase =
+            run->opts.knobs.interval_ms ? rt_rng_below(&run->rng, run->opts.knobs.interval_ms) : 0;
         int r = start_sub(run, i, phase);
         if (r < 0) {
             fail_start(run, "cannot start the clients: %s", uv_strerror(r));

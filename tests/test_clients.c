@@ -1693,6 +1693,16 @@ static void test_cmd_topic_end_to_end(void **state)
     assert_int_equal(delivered, expected);
     assert_true(requests >= 20 * 10);
     assert_int_equal(errors, 0);
+    /* Fan-out: every message reached all 20, within about one interval. */
+    unsigned long long complete = 0;
+    double fanout_max = 0;
+    assert_non_null(p = strstr(c.out, "\"complete\":"));
+    sscanf(p, "\"complete\":%llu", &complete);
+    assert_int_equal(complete, published);
+    assert_non_null(p = strstr(c.out, "\"fanout_ms\":{"));
+    assert_non_null(p = strstr(p, "\"max\":"));
+    sscanf(p, "\"max\":%lf", &fanout_max);
+    assert_true(fanout_max > 0 && fanout_max < 50 + tu_ms(500));
     free(ft);
 }
 

@@ -169,11 +169,12 @@ static void poll_now(struct rt_poll_sub *s)
     }
     s->b.cfg.stats->requests++;
     s->sent_ms = uv_now(s->b.timer.loop);
+    s->b.cfg.stats->held++; /* before: on_answer() may run before the call returns */
     int r = rt_hclient_request(&s->b.http, "GET", target, NULL, NULL, 0, timeout_ms, on_answer);
-    if (r == 0)
-        s->b.cfg.stats->held++;
-    else
+    if (r < 0) {
+        s->b.cfg.stats->held--;
         retry_later(s, "cannot send the request: %s", rt_hclient_strerror(r));
+    }
 }
 
 static void on_due(uv_timer_t *t)

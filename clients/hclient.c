@@ -458,7 +458,7 @@ static bool headers_ok(const char *h)
 /* What rt_hclient_request() and rt_hclient_stream() share. */
 static int start_request(struct rt_hclient *c, const char *method, const char *target,
                          const char *content_type, const char *extra, const char *body,
-                         size_t body_len, uint64_t timeout_ms, rt_hclient_cb cb)
+                         size_t body_len, uint64_t timeout_ms, rt_hclient_cb cb, bool stream)
 {
     if (c->cb != NULL)
         return UV_EBUSY;
@@ -481,6 +481,7 @@ static int start_request(struct rt_hclient *c, const char *method, const char *t
     if (r < 0)
         return r;
     c->cb = cb;
+    c->stream = stream; /* before advance(): it may finish the request at once */
     c->serial++;
     advance(c);
     return 0;
@@ -490,7 +491,8 @@ int rt_hclient_request(struct rt_hclient *c, const char *method, const char *tar
                        const char *content_type, const char *body, size_t body_len,
                        uint64_t timeout_ms, rt_hclient_cb cb)
 {
-    return start_request(c, method, target, content_type, NULL, body, body_len, timeout_ms, cb);
+    return start_request(c, method, target, content_type, NULL, body, body_len, timeout_ms, cb,
+                         false);
 }
 
 int rt_hclient_stream(struct rt_hclient *c, const char *target, const char *headers,
@@ -502,9 +504,7 @@ int rt_hclient_stream(struct rt_hclient *c, const char *target, const char *head
     c->on_head = on_head;
     c->on_data = on_data;
     c->idle_ms = idle_ms;
-    int r = start_request(c, "GET", target, NULL, headers, NULL, 0, timeout_ms, on_end);
-    c->stream = r == 0;
-    return r;
+    return start_request(c, "GET", target, NULL, headers, NULL, 0, timeout_ms, on_end, true);
 }
 
 void rt_hclient_abort(struct rt_hclient *c, int err)

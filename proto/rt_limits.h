@@ -58,6 +58,15 @@
 /* Topic and event names: [A-Za-z0-9_.:/-], short enough for a log line. */
 #define RT_NAME_MAX 64
 
+/* Arrays and objects nested in a published payload; deeper gets 400. Real
+ * payloads are a handful of levels deep. The limit is for the receivers:
+ * many parse recursively (cJSON, which our clients use, stops at 1000
+ * levels; serde_json at 128), and a 1 MiB body of "[[[[..." could otherwise
+ * be relayed to all of them. The message object puts the payload one level
+ * deeper, a poll answer three. rt_json_valid() itself needs one bit per
+ * level. */
+#define RT_JSON_MAX_DEPTH 128
+
 /* One poll answer carries at most this many messages, and stops adding
  * messages once it passes RT_POLL_BATCH_BYTES (it always carries at least
  * one). A client far behind gets the oldest ones and `next`, and asks again

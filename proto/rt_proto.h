@@ -2,10 +2,9 @@
  * rt_proto.h - rtlab's wire formats, without I/O.
  *
  * Everything here is pure: it reads the caller's bytes and writes into the
- * caller's buffers. Nothing allocates except rt_json_valid() (cJSON builds a
- * tree and frees it). Nothing prints, exits or touches a socket, so the
- * servers, the clients, the simulator, the fuzzers and the unit tests all
- * link it directly.
+ * caller's buffers. Nothing allocates, prints, exits or touches a socket, so
+ * the servers, the clients, the simulator, the fuzzers and the unit tests
+ * all link it directly.
  *
  * Return convention (as in picohttpparser): a parser returns the number of
  * bytes it consumed (> 0) when it has a whole unit, RT_EMORE when the input
@@ -204,8 +203,17 @@ int rt_parse_u64(const char *s, size_t len, uint64_t *out);
  * a trace line. */
 bool rt_name_valid(const char *name, size_t len);
 
-/* True when data[0..len) is exactly one JSON value (whitespace around it
- * allowed). Uses cJSON; allocates and frees. */
+/*
+ * True when data[0..len) is exactly one JSON value by RFC 8259, with only
+ * JSON whitespace (space, tab, LF, CR) around it. Strict where browsers'
+ * JSON.parse() is: numbers by the grammar (no "01", "1.", "-.5"; any
+ * length), only the escapes \" \\ \/ \b \f \n \r \t \uXXXX (a lone
+ * surrogate escape such as \ud800 passes, as the grammar allows), strings of
+ * well-formed UTF-8 (no overlong forms, no encoded surrogates, nothing past
+ * U+10FFFF) with no raw byte below 0x20, no byte order mark. Also refuses
+ * arrays and objects nested more than RT_JSON_MAX_DEPTH deep. One pass;
+ * allocates nothing and reads nothing past data[len - 1].
+ */
 bool rt_json_valid(const char *data, size_t len);
 
 struct rt_msg_view {

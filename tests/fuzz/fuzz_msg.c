@@ -7,47 +7,36 @@
  *     [A-Za-z0-9_.:/-], and a valid name quoted is valid JSON (names never
  *     need escaping);
  *   - rt_json_valid() agrees with the plain RFC 8259 validator below on
- *     every input: each JSON text is accepted (with the limits cJSON has:
- *     nesting over 1000 deep and numbers of 64 characters or more are left
- *     out), and each accepted input is a JSON text (but see STRICT_JSON);
- *   - a valid payload stays valid with whitespace around it, and becomes
- *     invalid with a comma after it;
+ *     every input, with nothing left uncompared: the same grammar, strings
+ *     of well-formed UTF-8, and the same nesting limit, RT_JSON_MAX_DEPTH;
+ *   - a valid payload stays valid with whitespace around it, becomes
+ *     invalid with a comma after it, and stays valid inside [ ] exactly when
+ *     it nests less than RT_JSON_MAX_DEPTH deep;
  *   - the message object rt_msg_json() builds around a valid payload is
- *     itself valid JSON of exactly rt_msg_json_len() bytes;
+ *     itself a JSON text of exactly rt_msg_json_len() bytes, one level
+ *     deeper (so rt_json_valid() takes it when the payload has a level to
+ *     spare);
  *   - a valid payload sent as SSE data comes back valid JSON (the transport
  *     turns CR into LF, which only ever stands between tokens).
+ *
+ * The validator below is written the plain way on purpose, unlike
+ * proto/msg.c: recursive descent, and UTF-8 decoded to a code point that is
+ * then checked, where msg.c runs a state machine and checks byte ranges.
+ * Two different readings of RFC 8259 and RFC 3629 that agree on every input
+ * are likelier both right.
  */
 #include "fuzz.h"
 #include "rt_proto.h"
-
-/*
- * Where cJSON (1.7.15) and so rt_json_valid() accept what RFC 8259 does
- * not, a browser's JSON.parse() refuses what rtlab relays:
- *   - numbers are read with strtod(): leading zeros ("01"), a point with no
- *     digit after it ("1.", "1.e5"), or none before it after a minus
- *     ("-.5");
- *   - "\u" takes any four bytes: a non-hex one makes the escape U+0000
- *     ("\uZZZZ").
- * Until proto/msg.c checks these itself, the validator below follows cJSON
- * on numbers and leaves inputs with a bad "\u" uncompared. Build with
- * -DSTRICT_JSON=1 to see each as a crash.
- */
-#ifndef STRICT_JSON
-#define STRICT_JSON 0
-#endif
 
 /* ======================================================================== */
 /* A plain RFC 8259 validator                                               */
 /* ======================================================================== */
 
-#define MAX_DEPTH 900     /* below cJSON's nesting limit of 1000 */
-#define MAX_NUMBER_LEN 63 /* cJSON 1.7.15 reads a number into 64 bytes */
-
 struct json {
     const unsigned char *s;
     size_t n, i;
-    int depth;
-    bool beyond_cjson; /* a cJSON limit or leniency decides: do not compare */
+    int depth, max_depth; /* open containers; the most allowed */
+    int deepest;          /* the most that were open at once */
 };
 
 static bool peek(const struct json *j, unsigned char c)
@@ -71,33 +60,18 @@ static size_t digits(struct json *j)
     return k;
 }
 
-/* With STRICT_JSON: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
- * Without: -? ([0-9]+ (. [0-9]*)? | . [0-9]+) ([eE] [+-]? [0-9]+)? */
+/* -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
 static bool number(struct json *j)
 {
-    size_t start = j->i;
-    if (!peek(j, '-') && !(j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9'))
-        return false; /* cJSON too starts a number only at these */
     if (peek(j, '-'))
         j->i++;
     size_t lead = j->i, int_digits = digits(j);
-    if (!STRICT_JSON) { /* what strtod() takes from the bytes cJSON gives it */
-        if (peek(j, '.')) {
-            j->i++;
-            size_t frac = digits(j);
-            if (int_digits == 0 && frac == 0)
-                return false;
-        } else if (int_digits == 0) {
+    if (int_digits == 0 || (int_digits > 1 && j->s[lead] == '0'))
+        return false;
+    if (peek(j, '.')) {
+        j->i++;
+        if (digits(j) == 0)
             return false;
-        }
-    } else {
-        if (int_digits == 0 || (int_digits > 1 && j->s[lead] == '0'))
-            return false;
-        if (peek(j, '.')) {
-            j->i++;
-            if (digits(j) == 0)
-                return false;
-        }
     }
     if (peek(j, 'e') || peek(j, 'E')) {
         j->i++;
@@ -106,19 +80,15 @@ static bool number(struct json *j)
         if (digits(j) == 0)
             return false;
     }
-    if (j->i - start > MAX_NUMBER_LEN)
-        j->beyond_cjson = true;
     return true;
 }
 
-/* Four hex digits, or -1. Without STRICT_JSON, bytes that are not hex
- * digits (which cJSON takes as U+0000) leave the input uncompared. */
+/* Four hex digits, or -1. Any four will do: the grammar takes a lone
+ * surrogate ("\ud800"), and so does JSON.parse(). */
 static int hex4(struct json *j)
 {
-    if (j->n - j->i < 4) {
-        j->beyond_cjson |= !STRICT_JSON;
+    if (j->n - j->i < 4)
         return -1;
-    }
     int v = 0;
     for (int k = 0; k < 4; k++) {
         unsigned char c = j->s[j->i++];
@@ -126,32 +96,32 @@ static int hex4(struct json *j)
                 : c >= 'a' && c <= 'f' ? c - 'a' + 10
                 : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                        : -1;
-        if (d < 0) {
-            j->beyond_cjson |= !STRICT_JSON;
+        if (d < 0)
             return -1;
-        }
         v = v << 4 | d;
     }
     return v;
 }
 
-/* \uXXXX; a surrogate must be a high one followed by "\u" and a low one
- * (cJSON's rule: the grammar alone would take a lone one). */
-static bool unicode_escape(struct json *j)
+/* One UTF-8 sequence whose lead byte (0x80 or more) was just read: decode
+ * it, then refuse overlong forms, UTF-16 surrogates and code points past
+ * U+10FFFF (RFC 3629 section 3). */
+static bool utf8(struct json *j, unsigned char lead)
 {
-    int hi = hex4(j);
-    if (hi < 0 || (hi >= 0xDC00 && hi <= 0xDFFF))
+    static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000}; /* by length */
+    int len = (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : (lead & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || j->n - j->i < (size_t)(len - 1))
         return false;
-    if (hi < 0xD800 || hi > 0xDBFF)
-        return true;
-    if (j->n - j->i < 2 || j->s[j->i] != '\\' || j->s[j->i + 1] != 'u')
-        return false;
-    j->i += 2;
-    int lo = hex4(j);
-    return lo >= 0xDC00 && lo <= 0xDFFF;
+    uint32_t cp = lead & (0x7F >> len);
+    for (int k = 1; k < len; k++) {
+        unsigned char c = j->s[j->i++];
+        if ((c & 0xC0) != 0x80)
+            return false;
+        cp = cp << 6 | (c & 0x3F);
+    }
+    return cp >= least[len] && !(cp >= 0xD800 && cp <= 0xDFFF) && cp <= 0x10FFFF;
 }
 
-/* Bytes from 0x80 pass as they are: neither cJSON nor rtlab checks UTF-8. */
 static bool string(struct json *j)
 {
     j->i++; /* the opening quote */
@@ -161,13 +131,18 @@ static bool string(struct json *j)
             return true;
         if (c < 0x20)
             return false;
+        if (c >= 0x80) {
+            if (!utf8(j, c))
+                return false;
+            continue;
+        }
         if (c != '\\')
             continue;
         if (j->i == j->n)
             return false;
         c = j->s[j->i++];
         if (c == 'u') {
-            if (!unicode_escape(j))
+            if (hex4(j) < 0)
                 return false;
         } else if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
             return false;
@@ -181,10 +156,10 @@ static bool value(struct json *j);
 /* Elements of an array (close = ']') or members of an object ('}'). */
 static bool container(struct json *j, unsigned char close)
 {
-    if (++j->depth > MAX_DEPTH) {
-        j->beyond_cjson = true;
+    if (++j->depth > j->max_depth)
         return false;
-    }
+    if (j->depth > j->deepest)
+        j->deepest = j->depth;
     j->i++;
     skip_ws(j);
     if (peek(j, close)) {
@@ -248,14 +223,15 @@ static bool value(struct json *j)
     }
 }
 
-/* Is s[0..n) one JSON text? *beyond says it passes a cJSON limit. */
-static bool json_text(const char *s, size_t n, bool *beyond)
+/* Is s[0..n) one JSON text with containers nested at most max_depth deep?
+ * *deepest says how deep they went (when it is one). */
+static bool json_text(const char *s, size_t n, int max_depth, int *deepest)
 {
-    struct json j = {(const unsigned char *)s, n, 0, 0, false};
+    struct json j = {(const unsigned char *)s, n, 0, 0, max_depth, 0};
     skip_ws(&j);
     bool ok = value(&j);
     skip_ws(&j);
-    *beyond = j.beyond_cjson;
+    *deepest = j.deepest;
     return ok && j.i == n;
 }
 
@@ -299,8 +275,8 @@ static void check_name(const char *s, size_t n)
         FUZZ_CHECK(valid_wrapped("\"", s, n, "\""));
 }
 
-/* The message object around a valid payload. */
-static void check_msg(const char *s, size_t n, struct fuzz_rng *rng)
+/* The message object around a valid payload that nests depth deep. */
+static void check_msg(const char *s, size_t n, int depth, struct fuzz_rng *rng)
 {
     struct rt_msg_view m = {fuzz_next(rng), "chat", "score:update", s, n, fuzz_next(rng)};
     size_t len = rt_msg_json_len(&m);
@@ -308,7 +284,9 @@ static void check_msg(const char *s, size_t n, struct fuzz_rng *rng)
     FUZZ_CHECK(out != NULL);
     FUZZ_CHECK(rt_msg_json(out, len - 1, &m) == RT_ENOSPACE);
     FUZZ_CHECK(rt_msg_json(out, len, &m) == (int)len);
-    FUZZ_CHECK(valid(out, len));
+    int deepest;
+    FUZZ_CHECK(json_text(out, len, RT_JSON_MAX_DEPTH + 1, &deepest) && deepest == depth + 1);
+    FUZZ_CHECK(valid(out, len) == (depth < RT_JSON_MAX_DEPTH));
     free(out);
 }
 
@@ -336,15 +314,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fuzz_rng rng = fuzz_rng_of(data, size);
     check_name(s, size);
 
-    bool v = valid(s, size), beyond;
-    bool text = json_text(s, size, &beyond);
-    if (!beyond)
-        FUZZ_CHECK(v == text);
+    int depth;
+    bool v = valid(s, size);
+    FUZZ_CHECK(v == json_text(s, size, RT_JSON_MAX_DEPTH, &depth));
     if (!v)
         return 0;
     FUZZ_CHECK(valid_wrapped(" \t\r\n", s, size, "\n\r\t "));
     FUZZ_CHECK(!valid_wrapped("", s, size, ","));
-    check_msg(s, size, &rng);
+    FUZZ_CHECK(valid_wrapped("[", s, size, "]") == (depth < RT_JSON_MAX_DEPTH));
+    check_msg(s, size, depth, &rng);
     check_sse(s, size);
     return 0;
 }

@@ -139,6 +139,24 @@ static void test_publish_wakes_only_its_topic(void **state)
     close(b);
 }
 
+/* A request pipelined behind a held poll waits its turn and is answered
+ * right after it, in order. */
+static void test_pipelined_behind_a_held_poll(void **state)
+{
+    (void)state;
+    int fd = tu_connect(srv.port);
+    const char *two = "GET /poll?topic=pipe&since=0&timeout=10 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_true(tu_send(fd, two, strlen(two)));
+    assert_true(quiet(fd, 300)); /* the health check waits behind the held poll */
+    publish("pipe", "7");
+    assert_int_equal(tu_recv_response(fd, out, sizeof(out), tu_ms(3000)), 200);
+    assert_non_null(strstr(out, "\"data\":7"));
+    assert_int_equal(tu_recv_response(fd, out, sizeof(out), tu_ms(3000)), 200);
+    assert_non_null(strstr(out, "ok\n"));
+    close(fd);
+}
+
 static void test_disconnect_while_waiting_cleans_up(void **state)
 {
     (void)state;
@@ -246,6 +264,7 @@ int main(int argc, char **argv)
         T(test_timeout_answers_204),
         T(test_immediate_answers),
         T(test_publish_wakes_only_its_topic),
+        T(test_pipelined_behind_a_held_poll),
         T(test_disconnect_while_waiting_cleans_up),
         T(test_ten_thousand_waiters),
         T(test_client_resumes_without_loss),

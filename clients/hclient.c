@@ -495,6 +495,12 @@ int rt_hclient_request(struct rt_hclient *c, const char *method, const char *tar
                          false);
 }
 
+int rt_hclient_get(struct rt_hclient *c, const char *target, const char *headers,
+                   uint64_t timeout_ms, rt_hclient_cb cb)
+{
+    return start_request(c, "GET", target, NULL, headers, NULL, 0, timeout_ms, cb, false);
+}
+
 int rt_hclient_stream(struct rt_hclient *c, const char *target, const char *headers,
                       uint64_t timeout_ms, uint64_t idle_ms, rt_hclient_head_cb on_head,
                       rt_hclient_data_cb on_data, rt_hclient_cb on_end)

@@ -57,6 +57,62 @@
  * data; past four times the data limit they are not an event but junk. */
 #define RT_SSE_TAIL_MAX (4 * RT_SSE_DATA_MAX)
 
+/* ---- Peers: whose server, whose clock ---------------------------------- */
+
+/*
+ * The load generator can drive a server that is not rtlab, to compare the
+ * two on the same load. Only one so far: nginx with the nchan module, as
+ * the push-benchmark configures it (scripts/bench-push.sh): /publish,
+ * /events (EventSource) and /poll (long-poll) locations, channel = ?topic=.
+ * It differs from rtlab in what it sends:
+ *
+ *                    rtlab                          nchan
+ *   publish answer   200 {"id":N}                   201/202, a text body
+ *   SSE event        id: N, data: {"id":N,...,"ts"} id: TIME:TAG, data: the body
+ *   long-poll answer {"messages":[...],"next":N}    the body; Last-Modified + Etag
+ *   resume with      since=N, Last-Event-ID: N      If-Modified-Since + If-None-Match,
+ *                                                   Last-Event-ID: TIME:TAG
+ *
+ * nchan passes on the published body untouched, so with it the publisher
+ * puts what we measure by into the body: {"seq":N,"ts":MICROS}, its own
+ * sequence number (taken as the message id) and its own send time.
+ */
+enum rt_peer {
+    RT_PEER_RTLAB = 0, /* our own servers (the default) */
+    RT_PEER_NCHAN,     /* nginx + nchan */
+};
+
+/* Whose clock a delivery's latency counts from. */
+enum rt_clock {
+    RT_CLOCK_SERVER = 0, /* the message's ts, set by an rtlab server on receipt */
+    RT_CLOCK_PUBLISHER,  /* the body's ts, set by the publisher just before sending
+                            (rtlab: the message's data.ts; nchan: the body's ts) */
+};
+
+/* nchan's position in a channel: a message id is (time, tag), the second
+ * its message was stored and a counter within that second. An SSE event
+ * carries it as "TIME:TAG"; a long-poll answer as Last-Modified (TIME, an
+ * HTTP date) and Etag (TAG). */
+struct rt_nchan_cursor {
+    uint64_t time_s;
+    uint32_t tag;
+    bool set; /* false until the first message: then ask for the oldest */
+};
+
+/* Takes an SSE event id "TIME:TAG" (decimal). Returns false, leaving c
+ * alone, for anything else. */
+bool rt_nchan_cursor_from_id(struct rt_nchan_cursor *c, const char *id, size_t len);
+
+/* Takes the Last-Modified and Etag headers of a long-poll answer. Returns
+ * false, leaving c alone, when either is missing or malformed. */
+bool rt_nchan_cursor_from_head(struct rt_nchan_cursor *c, const struct rt_http_response *head);
+
+/* Writes the Last-Event-ID header line (SSE) or the If-Modified-Since and
+ * If-None-Match lines (long polling) for c into out, "" when c is not set.
+ * Returns the length, or -1 when cap is too small. */
+int rt_nchan_cursor_sse_header(const struct rt_nchan_cursor *c, char *out, size_t cap);
+int rt_nchan_cursor_poll_headers(const struct rt_nchan_cursor *c, char *out, size_t cap);
+
 /* ---- Subscribers ------------------------------------------------------- */
 
 /* Counters a subscriber adds to. The load generator points all of its
@@ -98,6 +154,8 @@ struct rt_sub_config {
                                (0: RT_CLIENT_REQUEST_TIMEOUT_MS) */
     uint64_t heartbeat_ms;  /* SSE: the server's heartbeat interval; the watchdog
                                waits 2.5 times this (0: no watchdog) */
+    enum rt_peer peer;      /* whose server: how messages and positions look */
+    enum rt_clock clock;    /* where a message's ts is read (RT_PEER_NCHAN: publisher) */
     uint64_t seed;          /* for backoff jitter */
     bool verbose;           /* print errors and resets to stderr */
     struct rt_sub_stats *stats;
@@ -148,9 +206,10 @@ struct rt_sub_base {
     struct rt_hclient http;
     uv_timer_t timer;
     struct rt_sub_config cfg;
-    struct rt_seq seq;         /* what was delivered: de-dup, order, position */
-    struct rt_backoff backoff; /* how long to wait after a failure */
-    uint64_t connects_seen;    /* http.connects already counted in the stats */
+    struct rt_seq seq;            /* what was delivered: de-dup, order, position */
+    struct rt_backoff backoff;    /* how long to wait after a failure */
+    struct rt_nchan_cursor nchan; /* RT_PEER_NCHAN: where to resume */
+    uint64_t connects_seen;       /* http.connects already counted in the stats */
     bool closing;
     int closes_left;
     void (*close_cb)(void *sub);
@@ -169,6 +228,12 @@ void rt_sub_base_close(void *sub, void (*cb)(void *sub));
  * Takes one message object of an answer or event: its id (a whole number
  * > 0) and ts from item (cJSON's parse of raw[0..raw_len)), then de-dup
  * and order by seq, counting, latency (recv_us - ts) and cfg->on_message.
+ * Where they are read depends on the peer and the clock (see "Peers"):
+ *
+ *   rtlab, server clock      item.id, item.ts
+ *   rtlab, publisher clock   item.id, item.data.ts
+ *   nchan                    item.seq, item.ts  (item is the published body)
+ *
  * Returns RT_SEQ_NEW/GAP/DUP, or -1 when item has no valid id (nothing is
  * counted then).
  */

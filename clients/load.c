@@ -32,6 +32,15 @@
  * run just holds its N connections for --duration (to measure a server's
  * memory per idle connection, say).
  *
+ * --peer nchan drives nginx's nchan module instead (internal.h, "Peers";
+ * scripts/bench-push.sh sets it up). The publisher's body is always
+ * {"seq":N,"ts":MICROS}, its own count and its clock just before sending;
+ * with nchan that body is all a subscriber gets, so seq is the message id
+ * and latency counts from that ts. --clock publisher makes the same choice
+ * of clock against rtlab (data.ts instead of the server's ts), so the two
+ * are measured alike. PROBE against nchan only checks that the topic is
+ * fresh: nchan's ids are not ours to count from.
+ *
  * Why it scales: subscribers are laid out in one array, share one
  * endpoint, one stats struct and one latency histogram, and an idle
  * subscriber owns no read buffer (rt_clients.h, "Memory"), so 10,000 of
@@ -95,6 +104,13 @@ static const char usage[] =
     "                   (default 1; 0: no publisher, just hold the connections)\n"
     "  --topic T        topic (default: a fresh one, load-PID-TIME)\n"
     "  --seed N         seed for start phases and jitter (default: from the clock)\n"
+    "  --peer P         rtlab (default), or nchan: nginx's nchan module, its\n"
+    "                   long-poll and EventSource subscribers (long and sse only;\n"
+    "                   the topic must be new to it, as the default one is)\n"
+    "  --clock C        where latency counts from: server (the message's ts, set\n"
+    "                   on receipt; rtlab's default) or publisher (the ts the\n"
+    "                   publisher puts in its body just before sending; nchan's\n"
+    "                   only choice)\n"
     "  --json           print the report as one JSON object\n"
     "  --help           this text\n"
     "\n"
@@ -113,6 +129,8 @@ struct load_opts {
     double rate;
     const char *topic;
     uint64_t seed;
+    enum rt_peer peer;
+    enum rt_clock clock;
     bool json;
 };
 
@@ -150,6 +168,7 @@ struct load_run {
     char pub_target[sizeof((struct rt_endpoint *)0)->prefix + RT_NAME_MAX + 32];
     char pub_body[64]; /* written from here: valid until the answer */
     uint64_t pub_sent, published, publish_errors;
+    uint64_t pub_seq;     /* the seq of the message in flight (nchan: its id) */
     uint64_t pub_due;     /* what the schedule asked for by the end of the run */
     uint64_t pub_last_id; /* the id the server gave our latest message */
     uint64_t head;        /* the topic's last id when the subscribers began */
@@ -165,6 +184,51 @@ struct load_run {
 
 /* ---- Options ----------------------------------------------------------- */
 
+static int parse_peer(const char *text, enum rt_peer *out)
+{
+    if (strcmp(text, "rtlab") == 0)
+        *out = RT_PEER_RTLAB;
+    else if (strcmp(text, "nchan") == 0)
+        *out = RT_PEER_NCHAN;
+    else {
+        fprintf(stderr, "rtlab load: --peer must be rtlab or nchan, not '%s'\n", text);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_clock(const char *text, enum rt_clock *out)
+{
+    if (strcmp(text, "server") == 0)
+        *out = RT_CLOCK_SERVER;
+    else if (strcmp(text, "publisher") == 0)
+        *out = RT_CLOCK_PUBLISHER;
+    else {
+        fprintf(stderr, "rtlab load: --clock must be server or publisher, not '%s'\n", text);
+        return -1;
+    }
+    return 0;
+}
+
+/* nchan: long and sse only (it has no short polling), and the publisher's
+ * clock, the only one its messages carry. */
+static int check_peer(const struct rt_approach *ap, struct load_opts *o, bool clock_set)
+{
+    if (o->peer != RT_PEER_NCHAN)
+        return 0;
+    if (!ap->holds) {
+        fprintf(stderr, "rtlab load: --peer nchan is for long and sse, not %s\n", ap->name);
+        return -1;
+    }
+    if (clock_set && o->clock == RT_CLOCK_SERVER) {
+        fprintf(stderr, "rtlab load: --peer nchan has no server clock: its messages carry only "
+                        "the publisher's (--clock publisher)\n");
+        return -1;
+    }
+    o->clock = RT_CLOCK_PUBLISHER;
+    return 0;
+}
+
 static int parse_options(int argc, char **argv, const struct rt_approach *ap, struct load_opts *o)
 {
     static const struct option longopts[] = {
@@ -175,6 +239,8 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
         {"rate", required_argument, NULL, 'r'},
         {"topic", required_argument, NULL, 't'},
         {"seed", required_argument, NULL, 's'},
+        {"peer", required_argument, NULL, 'p'},
+        {"clock", required_argument, NULL, 'c'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -186,6 +252,7 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
                             .seed = rt_now_us() ^ ((uint64_t)getpid() << 32)};
     rt_cli_knobs_init(&o->knobs);
     int ch, bad = 0;
+    bool clock_set = false;
     optind = 0; /* glibc: start afresh */
     opterr = 0;
     while ((ch = getopt_long(argc - 1, argv + 1, ":h", longopts, NULL)) != -1) {
@@ -213,6 +280,13 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
         case 's':
             bad |= rt_cli_count("load", "--seed", optarg, 0, UINT64_MAX, &o->seed);
             break;
+        case 'p':
+            bad |= parse_peer(optarg, &o->peer);
+            break;
+        case 'c':
+            bad |= parse_clock(optarg, &o->clock);
+            clock_set = true;
+            break;
         case 'j':
             o->json = true;
             break;
@@ -234,6 +308,8 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
         fprintf(stderr, "rtlab load: --duration must be more than 0\n");
         return -1;
     }
+    if (check_peer(ap, o, clock_set) < 0)
+        return -1;
     return o->topic ? rt_cli_name("load", "--topic", o->topic) : 0;
 }
 
@@ -370,11 +446,22 @@ static void work_out(const struct load_run *run, struct report *r)
     snprintf(r->knob_text, sizeof r->knob_text, "%s %.3f s", name, secs);
 }
 
+static const char *peer_name(const struct load_run *run)
+{
+    return run->opts.peer == RT_PEER_NCHAN ? "nchan" : "rtlab";
+}
+
+static const char *clock_name(const struct load_run *run)
+{
+    return run->opts.clock == RT_CLOCK_PUBLISHER ? "publisher" : "server";
+}
+
 static void print_json(const struct load_run *run, const struct report *r)
 {
     const struct rt_sub_stats *st = &run->stats;
-    printf("{\"approach\":\"%s\",\"topic\":\"%s\",\"clients\":%" PRIu64
-           ",%s,\"connect_s\":%.3f,\"held_at_start\":%" PRIu64 ",\"duration_s\":%.3f"
+    printf("{\"approach\":\"%s\",\"peer\":\"%s\",\"clock\":\"%s\",\"topic\":\"%s\","
+           "\"clients\":%" PRIu64 ",%s,\"connect_s\":%.3f,\"held_at_start\":%" PRIu64
+           ",\"duration_s\":%.3f"
            ",\"drain_s\":%.3f,\"requests\":%" PRIu64 ",\"requests_per_s\":%.1f,\"empty\":%" PRIu64
            ",\"empty_share\":%.4f,\"connections\":%" PRIu64 ",\"reconnects\":%" PRIu64
            ",\"published\":%" PRIu64 ",\"publish_due\":%" PRIu64 ",\"publish_errors\":%" PRIu64
@@ -383,20 +470,21 @@ static void print_json(const struct load_run *run, const struct report *r)
            ",\"fanout_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"complete\":%" PRIu64
            ",\"messages\":%" PRIu64 "},\"errors\":%" PRIu64 ",\"resets\":%" PRIu64
            ",\"max_rss_mib\":%.1f,\"interrupted\":%s}\n",
-           run->approach->name, run->topic, run->opts.clients, r->knob_json, r->connect_s,
-           run->held_at_start, r->secs, r->drain_s, r->requests, r->rps, r->empty, r->empty_share,
-           st->connects, st->reconnects, run->published, run->pub_due, run->publish_errors,
-           st->messages, r->expected, st->duplicates, r->lat_p50, r->lat_p99, r->lat_max,
-           r->lat_mean, r->fan_p50, r->fan_p99, r->fan_max, r->fanout_complete, r->fanout_messages,
-           st->errors, st->resets, r->rss_mib, run->interrupted ? "true" : "false");
+           run->approach->name, peer_name(run), clock_name(run), run->topic, run->opts.clients,
+           r->knob_json, r->connect_s, run->held_at_start, r->secs, r->drain_s, r->requests, r->rps,
+           r->empty, r->empty_share, st->connects, st->reconnects, run->published, run->pub_due,
+           run->publish_errors, st->messages, r->expected, st->duplicates, r->lat_p50, r->lat_p99,
+           r->lat_max, r->lat_mean, r->fan_p50, r->fan_p99, r->fan_max, r->fanout_complete,
+           r->fanout_messages, st->errors, st->resets, r->rss_mib,
+           run->interrupted ? "true" : "false");
 }
 
 static void print_text(const struct load_run *run, const struct report *r)
 {
     const struct load_opts *o = &run->opts;
     const struct rt_sub_stats *st = &run->stats;
-    printf("load %s: %" PRIu64 " clients, %s, topic %s\n", run->approach->name, o->clients,
-           r->knob_text, run->topic);
+    printf("load %s: %" PRIu64 " clients, %s, topic %s%s\n", run->approach->name, o->clients,
+           r->knob_text, run->topic, o->peer == RT_PEER_NCHAN ? ", peer nchan" : "");
     if (run->approach->holds)
         printf("  connect     %.1f s; %" PRIu64 " of %" PRIu64 " holding a %s at the start\n",
                r->connect_s, run->held_at_start, o->clients,
@@ -412,8 +500,8 @@ static void print_text(const struct load_run *run, const struct report *r)
            run->published, run->publish_errors, run->pub_due, o->rate);
     printf("  delivered   %" PRIu64 " of %" PRIu64 " expected (%" PRIu64 " duplicates dropped)\n",
            st->messages, r->expected, st->duplicates);
-    printf("  latency     p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", r->lat_p50, r->lat_p99,
-           r->lat_max);
+    printf("  latency     p50 %.1f ms, p99 %.1f ms, max %.1f ms (from the %s's clock)\n",
+           r->lat_p50, r->lat_p99, r->lat_max, clock_name(run));
     printf("  fan-out     p50 %.1f ms, p99 %.1f ms, max %.1f ms (%" PRIu64 " of %" PRIu64
            " messages reached every client)\n",
            r->fan_p50, r->fan_p99, r->fan_max, r->fanout_complete, r->fanout_messages);
@@ -459,9 +547,15 @@ static void on_progress(uv_timer_t *t)
 
 static void publish_due(struct load_run *run);
 
-/* Notes the id the server gave our message: fan-out is counted up to it. */
+/* Notes the id the server gave our message: fan-out is counted up to it.
+ * (nchan's answer names no id we can use: there the id is our seq.) */
 static void note_published_id(struct load_run *run, const struct rt_hanswer *ans)
 {
+    if (run->opts.peer == RT_PEER_NCHAN) {
+        if (run->pub_seq > run->pub_last_id)
+            run->pub_last_id = run->pub_seq;
+        return;
+    }
     cJSON *root = cJSON_ParseWithLength(ans->body, ans->body_len);
     uint64_t id;
     if (rt_json_u64(cJSON_GetObjectItemCaseSensitive(root, "id"), &id) && id > run->pub_last_id)
@@ -496,7 +590,11 @@ static void publish_due(struct load_run *run)
     if (run->pub_sent >= due || rt_hclient_busy(&run->pub))
         return;
     run->pub_sent++;
-    int n = snprintf(run->pub_body, sizeof run->pub_body, "{\"n\":%" PRIu64 "}", run->pub_sent);
+    /* The body carries its own count and send time (see the top of the file);
+     * ts is read as late as can be, just before the request is written. */
+    run->pub_seq = run->head + run->pub_sent;
+    int n = snprintf(run->pub_body, sizeof run->pub_body,
+                     "{\"seq\":%" PRIu64 ",\"ts\":%" PRIu64 "}", run->pub_seq, rt_now_us());
     int r = rt_hclient_request(&run->pub, "POST", run->pub_target, "application/json",
                                run->pub_body, (size_t)n, 0, on_published);
     if (r < 0)
@@ -579,6 +677,8 @@ static int start_sub(struct load_run *run, uint64_t i, uint64_t delay_ms)
         .interval_ms = run->opts.knobs.interval_ms,
         .hold_ms = run->opts.knobs.hold_ms,
         .heartbeat_ms = run->opts.knobs.heartbeat_ms,
+        .peer = run->opts.peer,
+        .clock = run->opts.clock,
         .seed = rt_rng_next(&run->rng),
         .stats = &run->stats,
         .on_message = on_message,
@@ -742,6 +842,47 @@ static void probe_stream(struct load_run *run)
     uv_timer_start(&run->phase_timer, on_probe_tick, 50, 50);
 }
 
+/* The answer to GET /publish?topic=T on nchan's publisher location: 404
+ * when no such channel exists, else 200 and its state in text, "queued
+ * messages: N" among it. A channel with messages would hand them to our
+ * subscribers (nchan's first message is the oldest by default) with seqs
+ * of another run's, so only a fresh or empty one will do. */
+static void on_nchan_probe(struct rt_hclient *http, int err, const struct rt_hanswer *ans)
+{
+    struct load_run *run = http->data;
+    if (run->phase != PHASE_PROBE)
+        return;
+    if (err < 0) {
+        fail_start(run, "cannot reach %s: %s", run->opts.url, rt_hclient_strerror(err));
+        return;
+    }
+    static const char queued[] = "queued messages: ";
+    char text[512];
+    snprintf(text, sizeof text, "%.*s", (int)(ans->body_len < 511 ? ans->body_len : 511),
+             ans->body);
+    const char *q = strstr(text, queued);
+    if (ans->status == 404 ||
+        (ans->status == 200 && q && strtoull(q + sizeof queued - 1, NULL, 10) == 0)) {
+        run->head = 0;
+        begin_subscribers(run);
+    } else if (ans->status == 200) {
+        fail_start(run,
+                   "topic %s already holds messages on %s; --peer nchan needs a new topic "
+                   "(leave out --topic for a fresh one)",
+                   run->topic, run->opts.url);
+    } else {
+        fail_start(run, "unexpected answer to GET /publish (is %s nchan?): %d %s", run->opts.url,
+                   ans->status, rt_http_reason(ans->status));
+    }
+}
+
+static void probe_nchan(struct load_run *run)
+{
+    int r = rt_hclient_request(&run->pub, "GET", run->pub_target, NULL, NULL, 0, 0, on_nchan_probe);
+    if (r < 0)
+        fail_start(run, "%s", rt_hclient_strerror(r));
+}
+
 /* ---- Entry point ------------------------------------------------------- */
 
 static int init_handles(struct load_run *run)
@@ -791,7 +932,9 @@ static int run_load(struct load_run *run)
         fprintf(stderr, "rtlab load: %s\n", uv_strerror(r));
         run->exit_code = RT_EXIT_FAIL;
     } else {
-        if (run->approach->streams)
+        if (run->opts.peer == RT_PEER_NCHAN)
+            probe_nchan(run);
+        else if (run->approach->streams)
             probe_stream(run);
         else
             probe_poll(run, 0);

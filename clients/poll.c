@@ -16,6 +16,11 @@
  * short_poll.c and long_poll.c hold the lessons and the approach entries;
  * this file is the machine.
  *
+ * Against nginx's nchan module (`rtlab load long --peer nchan`, internal.h
+ * "Peers") the loop is the same, but the position travels in headers
+ * (nchan.c), each answer is one published body, and "nothing new" is a 304
+ * or, when nchan's hold ends, a 408.
+ *
  * WHEN THINGS GO WRONG
  *   A failed request (refused, timed out, 5xx, an answer we cannot read)
  *   is retried after a backoff with full jitter (rt_retry.h), so a fleet of
@@ -106,6 +111,26 @@ static const char *take_batch(struct rt_poll_sub *s, const char *body, size_t le
     return bad;
 }
 
+/* A 200 answer from nchan (--peer nchan): one message, the published body
+ * itself, with where it stands in Last-Modified and Etag. The cursor moves
+ * first, so a body we cannot read is skipped rather than fetched again.
+ * Returns NULL or what was wrong. */
+static const char *take_nchan(struct rt_poll_sub *s, const struct rt_hanswer *ans)
+{
+    uint64_t now = rt_now_us();
+    const char *bad = NULL;
+    if (!rt_nchan_cursor_from_head(&s->b.nchan, ans->head))
+        bad = "the answer has no valid Last-Modified and Etag";
+    cJSON *root = cJSON_ParseWithLength(ans->body, ans->body_len);
+    if (bad == NULL && !cJSON_IsObject(root))
+        bad = "the answer is not a JSON object";
+    else if (bad == NULL &&
+             rt_sub_take(&s->b.cfg, &s->b.seq, root, ans->body, ans->body_len, now) < 0)
+        bad = "the body has no valid \"seq\"";
+    cJSON_Delete(root);
+    return bad;
+}
+
 /*
  * How long to wait before the next poll after a good answer. Short polling:
  * the interval, or nothing when the batch was full (more are waiting). Long
@@ -131,9 +156,19 @@ static void on_answer(struct rt_hclient *http, int err, const struct rt_hanswer 
         retry_later(s, "%s", rt_hclient_strerror(err));
         return;
     }
-    bool full = false;
-    if (ans->status == 204) {
+    bool full = false, nchan = s->b.cfg.peer == RT_PEER_NCHAN;
+    /* Nothing new: rtlab says 204; nchan 304, or 408 when its hold ends. */
+    bool empty = ans->status == 204 || (nchan && (ans->status == 304 || ans->status == 408));
+    if (empty) {
         s->b.cfg.stats->empty++;
+    } else if (ans->status == 200 && nchan) {
+        const char *bad = take_nchan(s, ans);
+        if (s->b.closing)
+            return;
+        if (bad) {
+            retry_later(s, "bad answer: %s", bad);
+            return;
+        }
     } else if (ans->status == 200) {
         const char *bad = take_batch(s, ans->body, ans->body_len, &full);
         if (s->b.closing)
@@ -148,29 +183,47 @@ static void on_answer(struct rt_hclient *http, int err, const struct rt_hanswer 
         return;
     }
     rt_backoff_reset(&s->b.backoff);
-    wait_then_poll(s, next_wait(s, ans->status == 204, full));
+    wait_then_poll(s, next_wait(s, empty, full));
 }
 
 /* ---- Requests ---------------------------------------------------------- */
 
+/* The request's target, and its header lines (NULL: none). rtlab takes our
+ * position and hold in the query; nchan its cursor in headers, and the hold
+ * from its own configuration (nchan_subscriber_timeout). */
+static void make_request(const struct rt_poll_sub *s, char *target, size_t cap, char *headers,
+                         size_t headers_cap, const char **extra)
+{
+    const struct rt_sub_config *cfg = &s->b.cfg;
+    *extra = NULL;
+    if (cfg->peer == RT_PEER_NCHAN) {
+        snprintf(target, cap, "%s/poll?topic=%s", cfg->ep->prefix, cfg->topic);
+        if (rt_nchan_cursor_poll_headers(&s->b.nchan, headers, headers_cap) > 0)
+            *extra = headers;
+        return;
+    }
+    int n = snprintf(target, cap, "%s/poll?topic=%s&since=%" PRIu64, cfg->ep->prefix, cfg->topic,
+                     s->since);
+    if (s->hold_ms > 0)
+        snprintf(target + n, cap - (size_t)n, "&timeout=%" PRIu64, s->hold_ms / 1000);
+}
+
 static void poll_now(struct rt_poll_sub *s)
 {
-    char target[sizeof s->b.cfg.ep->prefix + RT_NAME_MAX + 96];
-    int n = snprintf(target, sizeof target, "%s/poll?topic=%s&since=%" PRIu64, s->b.cfg.ep->prefix,
-                     s->b.cfg.topic, s->since);
+    char target[sizeof s->b.cfg.ep->prefix + RT_NAME_MAX + 96], headers[128];
+    const char *extra;
+    make_request(s, target, sizeof target, headers, sizeof headers, &extra);
     /* Long polling: the per-request deadline is the hold plus a margin for
      * the network and a busy server, so a held request is never given up
      * on just before its answer. */
     uint64_t timeout_ms = 0;
-    if (s->hold_ms > 0) {
-        snprintf(target + n, sizeof target - (size_t)n, "&timeout=%" PRIu64, s->hold_ms / 1000);
+    if (s->hold_ms > 0)
         timeout_ms =
             s->hold_ms + (s->b.cfg.margin_ms ? s->b.cfg.margin_ms : RT_CLIENT_REQUEST_TIMEOUT_MS);
-    }
     s->b.cfg.stats->requests++;
     s->sent_ms = uv_now(s->b.timer.loop);
     s->b.cfg.stats->held++; /* before: on_answer() may run before the call returns */
-    int r = rt_hclient_request(&s->b.http, "GET", target, NULL, NULL, 0, timeout_ms, on_answer);
+    int r = rt_hclient_get(&s->b.http, target, extra, timeout_ms, on_answer);
     if (r < 0) {
         s->b.cfg.stats->held--;
         retry_later(s, "cannot send the request: %s", rt_hclient_strerror(r));

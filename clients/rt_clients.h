@@ -160,6 +160,13 @@ int rt_hclient_request(struct rt_hclient *c, const char *method, const char *tar
                        const char *content_type, const char *body, size_t body_len,
                        uint64_t timeout_ms, rt_hclient_cb cb);
 
+/* A GET like rt_hclient_request()'s, with extra header lines: headers is NULL
+ * or whole lines, each ending in CRLF ("If-None-Match: 3\r\n"); they are
+ * copied. Returns as rt_hclient_request(), and UV_EINVAL for malformed
+ * lines. (For peers whose polling carries its position in headers: nchan.) */
+int rt_hclient_get(struct rt_hclient *c, const char *target, const char *headers,
+                   uint64_t timeout_ms, rt_hclient_cb cb);
+
 /* ---- Streaming answers -------------------------------------------------- */
 
 /*

@@ -80,6 +80,9 @@
  *   long_poll.c: the same latency, but a new request after every answer,
  *   and headers with every message. A WebSocket client: one connection
  *   too, but both ways, and reconnection is all its own to write.
+ *   nchan.c: where the same client resumes when the server is nginx's
+ *   nchan module (`rtlab load sse --peer nchan`), whose events carry the
+ *   published body as it came and ids of nchan's own.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -123,17 +126,22 @@ static void bad_event(struct sse_sub *s, const char *why)
         fprintf(stderr, "error: topic %s: bad event: %s; skipped\n", s->b.cfg.topic, why);
 }
 
-/* One event from the parser: a message, or a reset. */
+/* One event from the parser: a message, or a reset. (From nchan: the
+ * published body, and its id "TIME:TAG" is where we resume; it sends no
+ * resets.) */
 static void take_event(struct sse_sub *s, const struct rt_sse_event *ev)
 {
     uint64_t now = rt_now_us(), next;
     cJSON *root = cJSON_ParseWithLength(ev->data, ev->data_len);
-    bool is_reset = ev->event_len == 5 && memcmp(ev->event, "reset", 5) == 0 &&
+    bool nchan = s->b.cfg.peer == RT_PEER_NCHAN;
+    bool is_reset = !nchan && ev->event_len == 5 && memcmp(ev->event, "reset", 5) == 0 &&
                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "reset"));
+    if (nchan)
+        (void)rt_nchan_cursor_from_id(&s->b.nchan, ev->id, ev->id_len);
     if (!cJSON_IsObject(root))
         bad_event(s, "the data is not a JSON object");
     else if (!is_reset && rt_sub_take(&s->b.cfg, &s->b.seq, root, ev->data, ev->data_len, now) < 0)
-        bad_event(s, "the message has no valid \"id\"");
+        bad_event(s, nchan ? "the body has no valid \"seq\"" : "the message has no valid \"id\"");
     else if (is_reset && !rt_json_u64(cJSON_GetObjectItemCaseSensitive(root, "next"), &next))
         bad_event(s, "the reset has no valid \"next\"");
     else if (is_reset)
@@ -326,15 +334,26 @@ static void on_end(struct rt_hclient *http, int err, const struct rt_hanswer *an
     wait_then_connect(s, delay);
 }
 
+/* Where to resume: our last id, or nchan's cursor (nothing before its first
+ * message: a fresh channel has no older ones to replay). */
+static void resume_header(const struct sse_sub *s, char *out, size_t cap)
+{
+    if (s->b.cfg.peer == RT_PEER_NCHAN) {
+        if (rt_nchan_cursor_sse_header(&s->b.nchan, out, cap) < 0)
+            out[0] = '\0'; /* cannot happen with our cap; never half a header */
+    } else {
+        snprintf(out, cap, "Last-Event-ID: %" PRIu64 "\r\n", s->b.seq.last);
+    }
+}
+
 static void connect_now(struct sse_sub *s)
 {
     char target[sizeof s->b.cfg.ep->prefix + RT_NAME_MAX + 32];
-    char headers[128];
+    char resume[64], headers[160];
     snprintf(target, sizeof target, "%s/events?topic=%s", s->b.cfg.ep->prefix, s->b.cfg.topic);
-    snprintf(headers, sizeof headers,
-             "Accept: text/event-stream\r\nCache-Control: no-cache\r\nLast-Event-ID: %" PRIu64
-             "\r\n",
-             s->b.seq.last);
+    resume_header(s, resume, sizeof resume);
+    snprintf(headers, sizeof headers, "Accept: text/event-stream\r\nCache-Control: no-cache\r\n%s",
+             resume);
     uint64_t watchdog = (uint64_t)((double)s->b.cfg.heartbeat_ms * RT_SSE_WATCHDOG_FACTOR);
     s->delivered = false;
     s->why = NULL;

@@ -16,7 +16,14 @@ int rt_sub_take(const struct rt_sub_config *cfg, struct rt_seq *seq, const cJSON
 {
     struct rt_sub_stats *st = cfg->stats;
     struct rt_sub_msg msg = {.recv_us = recv_us, .raw = raw, .raw_len = raw_len};
-    if (!rt_json_u64(cJSON_GetObjectItemCaseSensitive(item, "id"), &msg.id) || msg.id == 0)
+    bool nchan = cfg->peer == RT_PEER_NCHAN;
+    /* Where id and ts are (internal.h): nchan hands on the publisher's body,
+     * {"seq","ts"}; rtlab wraps it in a message, as data. */
+    const cJSON *stamped = item;
+    if (!nchan && cfg->clock == RT_CLOCK_PUBLISHER)
+        stamped = cJSON_GetObjectItemCaseSensitive(item, "data");
+    if (!rt_json_u64(cJSON_GetObjectItemCaseSensitive(item, nchan ? "seq" : "id"), &msg.id) ||
+        msg.id == 0)
         return -1;
     enum rt_seq_verdict v = rt_seq_accept(seq, msg.id);
     if (v == RT_SEQ_DUP) {
@@ -24,7 +31,7 @@ int rt_sub_take(const struct rt_sub_config *cfg, struct rt_seq *seq, const cJSON
         return v;
     }
     st->messages++;
-    if (rt_json_u64(cJSON_GetObjectItemCaseSensitive(item, "ts"), &msg.ts_us))
+    if (rt_json_u64(cJSON_GetObjectItemCaseSensitive(stamped, "ts"), &msg.ts_us))
         rt_hist_record(&st->latency, recv_us > msg.ts_us ? recv_us - msg.ts_us : 0);
     if (cfg->on_message)
         cfg->on_message(cfg->arg, &msg);
@@ -83,6 +90,7 @@ int rt_sub_base_init(uv_loop_t *loop, struct rt_sub_base *b, const struct rt_sub
     b->cfg = *cfg;
     rt_seq_init(&b->seq, cfg->since);
     rt_backoff_init(&b->backoff, RT_BACKOFF_BASE_MS, RT_BACKOFF_CAP_MS, cfg->seed);
+    b->nchan = (struct rt_nchan_cursor){0};
     b->connects_seen = 0;
     b->closing = false;
     return 0;

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages rtlab needs to build, test and benchmark.
 # Idempotent: when everything is present it only runs dpkg-query and exits.
-# Usage: scripts/deps.sh [--bench]   (--bench adds wrk and nginx)
+# Usage: scripts/deps.sh [--bench]   (--bench adds wrk, nginx and nginx's nchan module)
 set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config libuv1-dev libcjson-dev zlib1g-dev
       libcmocka-dev curl python3 python3-websockets)
 if [[ "${1:-}" == "--bench" ]]; then
-    pkgs+=(wrk nginx)
+    pkgs+=(wrk nginx libnginx-mod-nchan)
 fi
 
 missing=()

@@ -409,6 +409,173 @@ static void test_endpoint_init(void **state)
     assert_int_equal(rt_endpoint_init(&ep, "nonsense"), RT_EBADURL);
 }
 
+/* ---- nchan's cursors (--peer nchan) ------------------------------------ */
+
+/* Parses a response head that must be whole. */
+static void parse_head(struct rt_http_response *r, const char *head)
+{
+    assert_int_equal(rt_http_response_parse(r, head, strlen(head), 0, 8192), (int)strlen(head));
+}
+
+static void test_nchan_cursor(void **state)
+{
+    (void)state;
+    struct rt_nchan_cursor c = {0};
+    char out[160];
+    /* No message yet: no header, and nchan starts at its oldest message. */
+    assert_int_equal(rt_nchan_cursor_sse_header(&c, out, sizeof out), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(rt_nchan_cursor_poll_headers(&c, out, sizeof out), 0);
+    assert_string_equal(out, "");
+
+    /* An EventSource id as nchan 1.3.6 sent it, and the long-poll headers
+     * for the same message: nchan's Last-Modified for it was this date. */
+    assert_true(rt_nchan_cursor_from_id(&c, "1795830383:1", 12));
+    assert_true(c.set);
+    assert_int_equal(c.time_s, 1795830383);
+    assert_int_equal(c.tag, 1);
+    assert_int_equal(rt_nchan_cursor_sse_header(&c, out, sizeof out), 29);
+    assert_string_equal(out, "Last-Event-ID: 1795830383:1\r\n");
+    assert_int_equal(rt_nchan_cursor_poll_headers(&c, out, sizeof out), 68);
+    assert_string_equal(out, "If-Modified-Since: Sat, 28 Nov 2026 01:46:23 GMT\r\n"
+                             "If-None-Match: 1\r\n");
+    assert_int_equal(rt_nchan_cursor_sse_header(&c, out, 29), -1);
+    assert_int_equal(rt_nchan_cursor_poll_headers(&c, out, 68), -1);
+
+    /* Anything but TIME:TAG leaves the cursor alone. */
+    const char *bad_ids[] = {"",
+                             ":",
+                             "1:",
+                             ":1",
+                             "a:1",
+                             "1:2:3",
+                             "1:[0]",
+                             "1:4294967296",
+                             "7",
+                             " 1:2",
+                             "12345678901234567890:1"};
+    for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+        assert_false(rt_nchan_cursor_from_id(&c, bad_ids[i], strlen(bad_ids[i])));
+        assert_int_equal(c.time_s, 1795830383);
+        assert_int_equal(c.tag, 1);
+    }
+    assert_true(rt_nchan_cursor_from_id(&c, "1795830390:4294967295", 21));
+    assert_int_equal(c.tag, UINT32_MAX);
+
+    /* A long-poll answer's head, as nchan sent it. */
+    struct rt_http_response r;
+    parse_head(&r, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 16\r\n"
+                   "Last-Modified: Sat, 28 Nov 2026 01:46:30 GMT\r\nConnection: keep-alive\r\n"
+                   "Etag: 0\r\nVary: If-None-Match, If-Modified-Since\r\n\r\n");
+    assert_true(rt_nchan_cursor_from_head(&c, &r));
+    assert_int_equal(c.time_s, 1795830390);
+    assert_int_equal(c.tag, 0);
+    parse_head(&r, "HTTP/1.1 200 OK\r\nLast-Modified: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+                   "ETag: \"7\"\r\n\r\n");
+    assert_true(rt_nchan_cursor_from_head(&c, &r));
+    assert_int_equal(c.time_s, 0);
+    assert_int_equal(c.tag, 7);
+    const char *bad_heads[] = {
+        "HTTP/1.1 200 OK\r\nEtag: 1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nLast-Modified: Sat, 28 Nov 2026 01:46:30 GMT\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nLast-Modified: Sat, 28 Nov 2026 01:46:30 UTC\r\nEtag: 1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nLast-Modified: Sat, 32 Nov 2026 01:46:30 GMT\r\nEtag: 1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nLast-Modified: Sat, 28 Nov 2026 24:46:30 GMT\r\nEtag: 1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nLast-Modified: Sat, 28 Now 2026 01:46:30 GMT\r\nEtag: 1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nLast-Modified: Saturday, 28-Nov-26 01:46:30 GMT\r\nEtag: 1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nLast-Modified: Sat, 28 Nov 2026 01:46:30 GMT\r\nEtag: W/1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nLast-Modified: Sat, 28 Nov 2026 01:46:30 GMT\r\nEtag: \r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad_heads / sizeof bad_heads[0]; i++) {
+        parse_head(&r, bad_heads[i]);
+        assert_false(rt_nchan_cursor_from_head(&c, &r));
+        assert_int_equal(c.time_s, 0);
+        assert_int_equal(c.tag, 7);
+    }
+
+    /* What we send is what we read back, over the whole range of dates. */
+    uint64_t times[] = {0, 86399, 951782400 /* 2000-02-29 */, 1795830383, 253402300799};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        struct rt_nchan_cursor a = {.time_s = times[i], .tag = 3, .set = true}, b = {0};
+        char head[256];
+        assert_true(rt_nchan_cursor_poll_headers(&a, out, sizeof out) > 0);
+        /* "If-Modified-Since: DATE\r\nIf-None-Match: 3\r\n" -> the answer's spelling */
+        snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nLast-Modified: %.29s\r\nEtag: 3\r\n\r\n",
+                 out + 19);
+        parse_head(&r, head);
+        assert_true(rt_nchan_cursor_from_head(&b, &r));
+        assert_int_equal(b.time_s, times[i]);
+        assert_int_equal(b.tag, 3);
+    }
+}
+
+/* ---- Where a message's id and ts are read (peer, clock) ----------------- */
+
+struct taken {
+    uint64_t id, ts;
+    int n;
+};
+
+static void on_taken(void *arg, const struct rt_sub_msg *m)
+{
+    struct taken *t = arg;
+    t->id = m->id;
+    t->ts = m->ts_us;
+    t->n++;
+}
+
+/* Takes text as one message under cfg from a fresh position; returns what
+ * rt_sub_take() said. */
+static int take_text(struct rt_sub_config *cfg, const char *text)
+{
+    struct rt_seq seq;
+    rt_seq_init(&seq, 0);
+    cJSON *item = cJSON_Parse(text);
+    assert_non_null(item);
+    int r = rt_sub_take(cfg, &seq, item, text, strlen(text), 1000);
+    cJSON_Delete(item);
+    return r;
+}
+
+static void test_sub_take_peer_and_clock(void **state)
+{
+    (void)state;
+    static const char msg[] = "{\"id\":3,\"topic\":\"t\",\"event\":\"load\","
+                              "\"data\":{\"seq\":7,\"ts\":900},\"ts\":950}";
+    static const char body[] = "{\"seq\":7,\"ts\":900}";
+    struct rt_sub_stats st;
+    memset(&st, 0, sizeof st);
+    rt_hist_init(&st.latency);
+    struct taken t = {0};
+    struct rt_sub_config cfg = {.stats = &st, .on_message = on_taken, .arg = &t};
+
+    /* rtlab, its own clock: the envelope's id and ts. */
+    assert_int_equal(take_text(&cfg, msg), RT_SEQ_GAP);
+    assert_int_equal(t.id, 3);
+    assert_int_equal(t.ts, 950);
+    assert_int_equal(st.latency.max, 50);
+    /* rtlab, the publisher's clock: the envelope's id, the body's ts. */
+    cfg.clock = RT_CLOCK_PUBLISHER;
+    assert_int_equal(take_text(&cfg, msg), RT_SEQ_GAP);
+    assert_int_equal(t.id, 3);
+    assert_int_equal(t.ts, 900);
+    assert_int_equal(st.latency.max, 100);
+    /* ... and a message whose data is not such a body: delivered, no latency. */
+    assert_int_equal(take_text(&cfg, "{\"id\":1,\"data\":5,\"ts\":950}"), RT_SEQ_NEW);
+    assert_int_equal(t.ts, 0);
+    assert_int_equal(st.latency.count, 2);
+    /* nchan: the body is the message; seq is its id. */
+    cfg.peer = RT_PEER_NCHAN;
+    assert_int_equal(take_text(&cfg, body), RT_SEQ_GAP);
+    assert_int_equal(t.id, 7);
+    assert_int_equal(t.ts, 900);
+    assert_int_equal(take_text(&cfg, msg), -1); /* an envelope has no seq */
+    assert_int_equal(take_text(&cfg, "{\"seq\":0,\"ts\":900}"), -1);
+    assert_int_equal(t.n, 4);
+    assert_int_equal(st.messages, 4);
+    assert_int_equal(st.latency.count, 3);
+}
+
 /* ---- A scripted HTTP server on a libuv loop ---------------------------- */
 
 /*
@@ -418,6 +585,8 @@ static void test_endpoint_init(void **state)
  * servers' answers). It records what it was sent, and when.
  * It runs on the test's own loop (HTTP client tests) or on a loop in a
  * thread of its own (command tests, whose commands run their own loops).
+ * With nchan set, the topic server answers as nginx's nchan module does
+ * (internal.h, "Peers") instead.
  */
 struct fake_reply {
     const char *bytes; /* NULL: never answer */
@@ -451,6 +620,7 @@ struct fake {
     struct fake_msg msgs[FAKE_MAX];
     uint64_t nmsgs;
     struct fake_conn *conns; /* all open connections */
+    bool nchan;              /* answer as nchan */
 };
 
 struct fake_conn {
@@ -627,11 +797,18 @@ static void fake_hold_over(uv_timer_t *t)
     }
 }
 
+static void fake_nchan_message(struct fake_conn *fc, uint64_t i, bool sse);
+
 /* A message was published: to every stream, and to every held poll. */
 static void fake_fan_out(struct fake *f, const struct fake_msg *m)
 {
     char out[4096];
     for (struct fake_conn *fc = f->conns; fc; fc = fc->next) {
+        if (f->nchan && (fc->streaming || fc->waiting)) {
+            fc->waiting = false;
+            fake_nchan_message(fc, m->id - 1, fc->streaming);
+            continue;
+        }
         if (fc->streaming) {
             fake_event(fc, m);
         } else if (fc->waiting) {
@@ -659,12 +836,127 @@ static void fake_stream(struct fake_conn *fc, const char *head)
         fake_event(fc, &f->msgs[i]);
 }
 
+/* ---- The fake as nchan -------------------------------------------------- */
+
+/* nchan's id of message i (from 0): stored two to a second, so that the tag
+ * counts too. */
+#define FAKE_NCHAN_T0 1795830383
+
+static uint64_t fake_nchan_time(uint64_t i)
+{
+    return FAKE_NCHAN_T0 + i / 2;
+}
+
+/* Message i as nchan hands it to an EventSource or a long-poll subscriber. */
+static void fake_nchan_message(struct fake_conn *fc, uint64_t i, bool sse)
+{
+    const struct fake_msg *m = &fc->f->msgs[i];
+    char out[1024], date[30];
+    int n;
+    if (sse) {
+        n = snprintf(out, sizeof out, "id: %llu:%u\ndata: %s\n\n",
+                     (unsigned long long)fake_nchan_time(i), (unsigned)(i % 2), m->data);
+    } else {
+        rt_http_date(date, (int64_t)fake_nchan_time(i));
+        n = snprintf(out, sizeof out,
+                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Last-Modified: %s\r\nConnection: keep-alive\r\nEtag: %u\r\n"
+                     "Vary: If-None-Match, If-Modified-Since\r\n\r\n%s",
+                     strlen(m->data), date, (unsigned)(i % 2), m->data);
+    }
+    fake_write(fc, out, (size_t)n);
+}
+
+/* The message after the cursor a request carries (Last-Event-ID, or
+ * If-Modified-Since with If-None-Match): its index; 0, the oldest, when
+ * there is no cursor or we do not know it. */
+static uint64_t fake_nchan_next(const struct fake *f, const char *head, bool sse)
+{
+    if (sse) {
+        const char *h = find_ci(head, "\r\nlast-event-id:");
+        unsigned long long t;
+        unsigned tag;
+        if (h == NULL || sscanf(h + 16, " %llu:%u", &t, &tag) != 2 || t < FAKE_NCHAN_T0)
+            return 0;
+        return (t - FAKE_NCHAN_T0) * 2 + tag + 1;
+    }
+    const char *ims = find_ci(head, "\r\nif-modified-since: ");
+    const char *inm = find_ci(head, "\r\nif-none-match: ");
+    if (ims == NULL || inm == NULL)
+        return 0;
+    for (uint64_t i = 0; i < f->nmsgs; i++) {
+        char date[30];
+        rt_http_date(date, (int64_t)fake_nchan_time(i));
+        if (strncmp(ims + 21, date, 29) == 0 && strtoul(inm + 17, NULL, 10) == i % 2)
+            return i + 1;
+    }
+    return 0;
+}
+
+/* The publisher location: POST stores and answers 202 with text; GET says
+ * 404 for a channel without messages, else 200 with the channel's state. */
+static void fake_nchan_publisher(struct fake_conn *fc, bool post, const char *body, size_t body_len)
+{
+    struct fake *f = fc->f;
+    char text[256], out[512];
+    if (post && f->nmsgs < FAKE_MAX) {
+        struct fake_msg *m = &f->msgs[f->nmsgs++];
+        m->id = f->nmsgs;
+        snprintf(m->data, sizeof m->data, "%.*s", (int)body_len, body);
+    }
+    if (!post && f->nmsgs == 0) {
+        static const char none[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        fake_write(fc, none, sizeof none - 1);
+        return;
+    }
+    int n =
+        snprintf(text, sizeof text,
+                 "queued messages: %llu\nlast requested: 0 sec. ago\nactive subscribers: 0\n"
+                 "last message id: %llu:%u\n",
+                 (unsigned long long)f->nmsgs, (unsigned long long)fake_nchan_time(f->nmsgs - 1),
+                 (unsigned)((f->nmsgs - 1) % 2));
+    n = snprintf(out, sizeof out,
+                 "HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s",
+                 post ? "202 Accepted" : "200 OK", n, text);
+    fake_write(fc, out, (size_t)n);
+    if (post)
+        fake_fan_out(f, &f->msgs[f->nmsgs - 1]);
+}
+
+/* nchan: /publish, /events (EventSource) and /poll (long-poll), one channel
+ * whatever the topic. A poll with nothing after its cursor is held for
+ * ever (nchan's own timeout is not modelled). */
+static void fake_nchan(struct fake_conn *fc, const char *head, const char *body, size_t body_len)
+{
+    struct fake *f = fc->f;
+    static const char stream_head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; "
+                                      "charset=utf-8\r\nConnection: keep-alive\r\n\r\n: hi\n\n";
+    if (strncmp(head, "POST /publish?", 14) == 0 || strncmp(head, "GET /publish?", 13) == 0) {
+        fake_nchan_publisher(fc, head[0] == 'P', body, body_len);
+    } else if (strncmp(head, "GET /events?", 12) == 0) {
+        fake_write(fc, stream_head, sizeof stream_head - 1);
+        fc->streaming = true;
+        for (uint64_t i = fake_nchan_next(f, head, true); i < f->nmsgs; i++)
+            fake_nchan_message(fc, i, true);
+    } else if (strncmp(head, "GET /poll?", 10) == 0) {
+        uint64_t next = fake_nchan_next(f, head, false);
+        if (next < f->nmsgs)
+            fake_nchan_message(fc, next, false);
+        else
+            fc->waiting = true;
+    } else {
+        fake_answer(fc, 404, "{}");
+    }
+}
+
 /* The topic server: one log, whatever the topic; answers like the real one. */
 static void fake_topic(struct fake_conn *fc, const char *head, const char *body, size_t body_len)
 {
     struct fake *f = fc->f;
     char out[4096];
-    if (strncmp(head, "POST /publish?", 14) == 0 && f->nmsgs < FAKE_MAX) {
+    if (f->nchan) {
+        fake_nchan(fc, head, body, body_len);
+    } else if (strncmp(head, "POST /publish?", 14) == 0 && f->nmsgs < FAKE_MAX) {
         struct fake_msg *m = &f->msgs[f->nmsgs++];
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -1393,6 +1685,72 @@ static void test_long_poll_margin_and_repoll(void **state)
     free(st);
 }
 
+/*
+ * The subscribers with --peer nchan, against a script: each request after
+ * a message carries nchan's cursor for it (long-poll: its Last-Modified and
+ * Etag; SSE, on reconnecting: its event id), seq is the message id (the
+ * replayed seq 1 is dropped), and a 408 (nchan's hold ended) is an empty
+ * answer, not an error.
+ */
+static void test_nchan_subscribers(void **state)
+{
+    (void)state;
+#define NCHAN_POLL(date, etag, body)                                                               \
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 16\r\n"                  \
+    "Last-Modified: " date "\r\nEtag: " etag "\r\n\r\n" body
+    struct sub_test *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    assert_int_equal(uv_loop_init(&st->loop), 0);
+    fake_start(&st->f, &st->loop);
+    fake_script(&st->f, (struct fake_reply){NCHAN_POLL("Sat, 28 Nov 2026 01:46:23 GMT", "0",
+                                                       "{\"seq\":1,\"ts\":1}"),
+                                            0, false});
+    fake_script(&st->f, (struct fake_reply){"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                                            "\r\n",
+                                            0, false});
+    fake_script(&st->f, (struct fake_reply){NCHAN_POLL("Sat, 28 Nov 2026 01:46:23 GMT", "1",
+                                                       "{\"seq\":2,\"ts\":2}"),
+                                            0, false});
+    struct rt_sub_config cfg = {.hold_ms = 30000, .peer = RT_PEER_NCHAN};
+    sub_test_run(st, &rt_long_approach, &cfg, 2);
+    assert_int_equal(st->f.nrequests, 3);
+    assert_non_null(strstr(st->f.requests[0], "GET /poll?topic=t HTTP/1.1\r\n"));
+    assert_null(strstr(st->f.requests[0], "If-"));
+    for (int i = 1; i < 3; i++)
+        assert_non_null(strstr(st->f.requests[i],
+                               "\r\nIf-Modified-Since: Sat, 28 Nov 2026 01:46:23 GMT\r\n"
+                               "If-None-Match: 0\r\n"));
+    assert_int_equal(st->ids[0], 1);
+    assert_int_equal(st->ids[1], 2);
+    assert_int_equal(st->stats.empty, 1);
+    assert_int_equal(st->stats.errors, 0);
+    free(st);
+
+    st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    assert_int_equal(uv_loop_init(&st->loop), 0);
+    fake_start(&st->f, &st->loop);
+    static const char s1[] =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+        "\r\n: hi\n\nretry: 10\n\nid: 1795830383:0\ndata: {\"seq\":1,\"ts\":1}\n\n";
+    static const char s2[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+                             "\r\n: hi\n\nid: 1795830383:0\ndata: {\"seq\":1,\"ts\":1}\n\n"
+                             "event: ping\n\nid: 1795830384:0\ndata: {\"seq\":2,\"ts\":2}\n\n";
+    fake_script(&st->f, (struct fake_reply){s1, 0, true});
+    fake_script(&st->f, (struct fake_reply){s2, 0, false});
+    cfg = (struct rt_sub_config){.peer = RT_PEER_NCHAN};
+    sub_test_run(st, &rt_sse_approach, &cfg, 2);
+    assert_int_equal(st->f.nrequests, 2);
+    assert_null(strstr(st->f.requests[0], "Last-Event-ID"));
+    assert_non_null(strstr(st->f.requests[1], "\r\nLast-Event-ID: 1795830383:0\r\n"));
+    assert_int_equal(st->ids[0], 1);
+    assert_int_equal(st->ids[1], 2);
+    assert_int_equal(st->stats.duplicates, 1);
+    assert_int_equal(st->stats.errors, 0);
+    free(st);
+#undef NCHAN_POLL
+}
+
 /* ---- The commands, end to end against the fake in a thread ------------ */
 
 struct fake_thread {
@@ -1872,6 +2230,103 @@ static void test_cmd_load_long_and_sse(void **state)
     free(ft);
 }
 
+/* load long and load sse --peer nchan against the fake as nchan: the
+ * probe, nchan's cursors, every message to every client; then a second run
+ * on the same (no longer fresh) channel is refused. */
+static void test_cmd_load_nchan(void **state)
+{
+    (void)state;
+    struct captured c;
+    run_cmd(rt_cmd_load, &c, "load", "short", "--peer", "nchan", NULL);
+    assert_int_equal(c.code, 2);
+    assert_non_null(strstr(c.err, "--peer nchan is for long and sse, not short"));
+    run_cmd(rt_cmd_load, &c, "load", "sse", "--peer", "nchan", "--clock", "server", NULL);
+    assert_int_equal(c.code, 2);
+    assert_non_null(strstr(c.err, "has no server clock"));
+    run_cmd(rt_cmd_load, &c, "load", "sse", "--peer", "pushpin", NULL);
+    assert_int_equal(c.code, 2);
+    run_cmd(rt_cmd_load, &c, "load", "sse", "--clock", "sundial", NULL);
+    assert_int_equal(c.code, 2);
+
+    const char *approaches[] = {"long", "sse"};
+    for (int i = 0; i < 2; i++) {
+        struct fake_thread *ft = fake_thread_new();
+        ft->f.nchan = true;
+        fake_thread_run(ft);
+        char url[64];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d", ft->f.port);
+        run_cmd(rt_cmd_load, &c, "load", approaches[i], "--url", url, "--peer", "nchan",
+                "--clients", "20", "--duration", "1", "--rate", "10", "--seed", "1", "--json",
+                NULL);
+        assert_int_equal(c.code, 0);
+        assert_non_null(strstr(c.out, "\"peer\":\"nchan\",\"clock\":\"publisher\""));
+        unsigned long long published = report_u64(c.out, "published");
+        assert_true(published >= 7 && published <= 11);
+        assert_int_equal(report_u64(c.out, "delivered"), published * 20);
+        assert_int_equal(report_u64(c.out, "duplicates"), 0);
+        assert_int_equal(report_u64(c.out, "connections"), 20);
+        assert_int_equal(report_u64(c.out, "errors"), 0);
+        assert_int_equal(report_u64(c.out, "complete"), published);
+        /* The channel has messages now: not fresh, refused. */
+        run_cmd(rt_cmd_load, &c, "load", approaches[i], "--url", url, "--peer", "nchan", "--topic",
+                "t", "--clients", "2", "--duration", "0.2", NULL);
+        assert_int_equal(c.code, 1);
+        assert_non_null(strstr(c.err, "already holds messages"));
+        fake_thread_stop(ft);
+
+        /* The probe asked the publisher location; the first requests of the
+         * subscribers carried no cursor, later polls nchan's; the
+         * publisher's body is its seq and send time. */
+        assert_non_null(strstr(ft->f.requests[0], "GET /publish?topic=load-"));
+        int first_publish = 0, cursors = 0;
+        for (int k = 1; k < ft->f.nrequests; k++) {
+            const char *r = ft->f.requests[k];
+            bool cursor = strstr(r, "Last-Event-ID:") || strstr(r, "If-None-Match:");
+            if (strncmp(r, "POST /publish?", 14) == 0 && first_publish == 0) {
+                first_publish = k;
+                assert_non_null(strstr(r, "\r\n\r\n{\"seq\":1,\"ts\":"));
+            }
+            if (first_publish == 0)
+                assert_false(cursor);
+            if (cursor) {
+                cursors++;
+                assert_non_null(strstr(r, i == 0
+                                              ? "If-Modified-Since: Sat, 28 Nov 2026 01:46:23 GMT"
+                                              : "Last-Event-ID: 179583038"));
+            }
+        }
+        assert_true(first_publish > 20);
+        if (i == 0)
+            assert_true(cursors > 0); /* the polls after the first answers */
+        free(ft);
+    }
+}
+
+/* --clock publisher against rtlab: the run says so, every message arrives,
+ * and the latency counts from the body's ts. */
+static void test_cmd_load_publisher_clock(void **state)
+{
+    (void)state;
+    struct fake_thread *ft = fake_thread_new();
+    fake_thread_run(ft);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", ft->f.port);
+    struct captured c;
+    run_cmd(rt_cmd_load, &c, "load", "sse", "--url", url, "--clock", "publisher", "--clients", "5",
+            "--duration", "0.5", "--rate", "10", "--json", NULL);
+    fake_thread_stop(ft);
+    assert_int_equal(c.code, 0);
+    assert_non_null(strstr(c.out, "\"peer\":\"rtlab\",\"clock\":\"publisher\""));
+    unsigned long long published = report_u64(c.out, "published");
+    assert_true(published >= 3);
+    assert_int_equal(report_u64(c.out, "delivered"), published * 5);
+    assert_int_equal(report_u64(c.out, "complete"), published);
+    const char *lat = strstr(c.out, "\"latency_ms\":{\"p50\":");
+    assert_non_null(lat);
+    assert_true(strtod(lat + 21, NULL) > 0);
+    free(ft);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1890,6 +2345,8 @@ int main(void)
         cmocka_unit_test(test_hist_extremes_and_merge),
         cmocka_unit_test(test_json_scan),
         cmocka_unit_test(test_endpoint_init),
+        cmocka_unit_test(test_nchan_cursor),
+        cmocka_unit_test(test_sub_take_peer_and_clock),
         cmocka_unit_test(test_hclient_keep_alive),
         cmocka_unit_test(test_hclient_chunked_in_pieces),
         cmocka_unit_test(test_hclient_bodyless),
@@ -1901,6 +2358,7 @@ int main(void)
         cmocka_unit_test(test_hclient_close_in_flight),
         cmocka_unit_test(test_hclient_stream),
         cmocka_unit_test(test_long_poll_margin_and_repoll),
+        cmocka_unit_test(test_nchan_subscribers),
         cmocka_unit_test(test_cmd_help_and_usage),
         cmocka_unit_test(test_cmd_publish),
         cmocka_unit_test(test_cmd_client_short_script),
@@ -1908,6 +2366,8 @@ int main(void)
         cmocka_unit_test(test_cmd_client_sse_script),
         cmocka_unit_test(test_cmd_client_long_script),
         cmocka_unit_test(test_cmd_load_long_and_sse),
+        cmocka_unit_test(test_cmd_load_nchan),
+        cmocka_unit_test(test_cmd_load_publisher_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

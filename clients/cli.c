@@ -92,8 +92,8 @@ int rt_cli_count(const char *cmd, const char *opt, const char *text, uint64_t mi
 void rt_cli_knobs_init(struct rt_cli_knobs *k)
 {
     k->interval_ms = 1000;
-    k->hold_ms = RT_LONG_HOLD_DEFAULT_S * 1000;
-    k->heartbeat_ms = RT_SSE_HEARTBEAT_DEFAULT_MS;
+    k->hold_ms = RT_LONG_POLL_DEFAULT_S * 1000;
+    k->heartbeat_ms = RT_SSE_HEARTBEAT_MS;
 }
 
 int rt_cli_knob(const char *cmd, const struct rt_approach *ap, int ch, const char *arg,
@@ -109,7 +109,7 @@ int rt_cli_knob(const char *cmd, const struct rt_approach *ap, int ch, const cha
     if (ch != 'T')
         return rt_cli_seconds(cmd, name, arg, ch == 'i' ? &k->interval_ms : &k->heartbeat_ms);
     uint64_t s;
-    if (rt_cli_count(cmd, name, arg, 1, RT_LONG_HOLD_MAX_S, &s) < 0)
+    if (rt_cli_count(cmd, name, arg, 1, RT_LONG_POLL_MAX_S, &s) < 0)
         return -1;
     k->hold_ms = s * 1000;
     return 0;

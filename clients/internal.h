@@ -22,41 +22,6 @@
 
 /* ---- Client timing ----------------------------------------------------- */
 
-/* (These belong with the other client limits in proto/rt_limits.h; they sit
- * here while that header is not the clients module's to change.) */
-
-/* Long polling: the hold the client asks for when not told (the server's
- * default too), and the most the server allows. */
-#define RT_LONG_HOLD_DEFAULT_S 30
-#define RT_LONG_HOLD_MAX_S 120
-
-/* Long polling: an empty answer sooner than this after the request means
- * the server did not hold it (a short-polling server, say); the next poll
- * then waits out the rest of this, so the loop can never spin. */
-#define RT_LONG_MIN_CYCLE_MS 1000
-
-/* SSE: the reconnection time until the stream sets one with `retry:` (what
- * browsers use), and the most we honour: a longer silence is more likely a
- * mistake than a wish. */
-#define RT_SSE_RETRY_DEFAULT_MS 3000
-#define RT_SSE_RETRY_MAX_MS 600000
-
-/* SSE: the server's heartbeat interval when not told (rtlab's default); the
- * watchdog drops a stream after RT_SSE_WATCHDOG_FACTOR heartbeats without a
- * byte: one late heartbeat is not a dead connection, two and a half are. */
-#define RT_SSE_HEARTBEAT_DEFAULT_MS 15000
-#define RT_SSE_WATCHDOG_FACTOR 2.5
-
-/* SSE: the largest event data we accept: a message object around the
- * largest data a server takes (RT_HTTP_MAX_BODY) with room for its id,
- * topic, event and ts. */
-#define RT_SSE_DATA_MAX (RT_HTTP_MAX_BODY + 1024)
-
-/* SSE: the most raw bytes of one unfinished event a stream keeps between
- * reads. Field names and line ends make an event's bytes longer than its
- * data; past four times the data limit they are not an event but junk. */
-#define RT_SSE_TAIL_MAX (4 * RT_SSE_DATA_MAX)
-
 /* ---- Peers: whose server, whose clock ---------------------------------- */
 
 /*
@@ -149,7 +114,7 @@ struct rt_sub_config {
     uint64_t since;         /* deliver messages after this id */
     uint64_t interval_ms;   /* short polling: wait between an answer and the next request */
     uint64_t hold_ms;       /* long polling: how long the server may hold a poll
-                               (whole seconds; 0: RT_LONG_HOLD_DEFAULT_S) */
+                               (whole seconds; 0: RT_LONG_POLL_DEFAULT_S) */
     uint64_t margin_ms;     /* long polling: a poll fails after hold + this
                                (0: RT_CLIENT_REQUEST_TIMEOUT_MS) */
     uint64_t heartbeat_ms;  /* SSE: the server's heartbeat interval; the watchdog
@@ -349,7 +314,7 @@ struct rt_cli_knobs {
         "heartbeat", required_argument, NULL, 'b'                                                  \
     }
 
-/* Sets the defaults: 1 s, RT_LONG_HOLD_DEFAULT_S, RT_SSE_HEARTBEAT_DEFAULT_MS. */
+/* Sets the defaults: 1 s, RT_LONG_POLL_DEFAULT_S, RT_SSE_HEARTBEAT_MS. */
 void rt_cli_knobs_init(struct rt_cli_knobs *k);
 
 /* Takes option ch ('i', 'T' or 'b') and its value for approach ap, which

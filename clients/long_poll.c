@@ -56,7 +56,7 @@
  * between answer and request, and each request may be held hold_ms. */
 static int long_init(uv_loop_t *loop, void *sub, const struct rt_sub_config *cfg)
 {
-    uint64_t hold = cfg->hold_ms ? cfg->hold_ms : RT_LONG_HOLD_DEFAULT_S * 1000;
+    uint64_t hold = cfg->hold_ms ? cfg->hold_ms : RT_LONG_POLL_DEFAULT_S * 1000;
     return rt_poll_init(loop, sub, cfg, hold);
 }
 

@@ -379,7 +379,7 @@ static int sse_init(uv_loop_t *loop, void *sub, const struct rt_sub_config *cfg)
     struct sse_sub *s = sub;
     s->tail = NULL;
     s->tail_len = s->tail_cap = 0;
-    s->retry_ms = RT_SSE_RETRY_DEFAULT_MS;
+    s->retry_ms = RT_SSE_RETRY_MS;
     s->open = s->delivered = false;
     return rt_sub_base_init(loop, &s->b, cfg);
 }

@@ -113,4 +113,24 @@
  * treats such an answer as an error rather than buffer without bound). */
 #define RT_CLIENT_MAX_RESPONSE (16 * 1024 * 1024)
 
+/* Long polling: an empty answer sooner than this after the request means
+ * the server did not hold it (a short-polling server, say); the client then
+ * waits out the rest of this before the next poll, so it can never spin. */
+#define RT_LONG_MIN_CYCLE_MS 1000
+
+/* SSE clients: the longest `retry:` honoured (a longer silence is more
+ * likely a mistake than a wish); the watchdog drops a stream after this many
+ * heartbeat intervals without a byte (one late heartbeat is not a dead
+ * connection, two and a half are). The stream's own reconnection time, until
+ * it sets one, is RT_SSE_RETRY_MS, and its heartbeat RT_SSE_HEARTBEAT_MS. */
+#define RT_SSE_RETRY_MAX_MS 600000
+#define RT_SSE_WATCHDOG_FACTOR 2.5
+
+/* SSE clients: the largest event data accepted (a message object around the
+ * largest data a server takes), and the most raw bytes of one unfinished
+ * event kept between reads (field names and line ends make an event longer
+ * than its data; past four times the data limit it is junk). */
+#define RT_SSE_DATA_MAX (RT_HTTP_MAX_BODY + 1024)
+#define RT_SSE_TAIL_MAX (4 * RT_SSE_DATA_MAX)
+
 #endif

@@ -252,6 +252,29 @@ static void test_slow_reader_is_disconnected(void **state)
     close(fd);
 }
 
+/* A message larger than the send queue still reaches a client that reads. */
+static void test_big_message_to_a_reading_client(void **state)
+{
+    (void)state;
+    tu_server_stop(&srv);
+    static const char *const args[] = {"sse", "--port", "0", "--send-queue", "4096", NULL};
+    assert_int_equal(start(args), 0);
+    int fd = open_stream("/events?topic=big", "");
+    size_t len = 0;
+    static char big[1 << 18];
+    big[0] = '\0';
+    assert_true(read_until(fd, big, sizeof(big), &len, "retry: ", tu_ms(3000)));
+    static char body[100000];
+    body[0] = '"';
+    memset(body + 1, 'y', 90000);
+    strcpy(body + 90001, "\"");
+    publish("big", body);
+    assert_true(read_until(fd, big, sizeof(big), &len, "}\n\n", tu_ms(5000))); /* whole event */
+    assert_non_null(strstr(big, "yyy\",\"ts\":"));
+    assert_int_equal(tu_metric(srv.port, "sse", "overflows"), 0);
+    close(fd);
+}
+
 /* ---- rtlab client sse through a cutting proxy --------------------------- */
 
 static void test_client_resumes_without_loss(void **state)
@@ -274,7 +297,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         T(test_curl_sees_events_and_heartbeats), T(test_stream_headers),
         T(test_resume_from_last_event_id),       T(test_reset_when_resume_point_is_gone),
-        T(test_slow_reader_is_disconnected),     T(test_client_resumes_without_loss),
+        T(test_slow_reader_is_disconnected),     T(test_big_message_to_a_reading_client),
+        T(test_client_resumes_without_loss),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

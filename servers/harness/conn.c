@@ -547,7 +547,11 @@ void rt_conn_stream_start(struct rt_conn *c, const char *content_type, const cha
 
 int rt_conn_stream_write(struct rt_conn *c, const char *data, size_t len)
 {
-    if (c->tcp.write_queue_size + len > c->srv->ctx->opts.send_queue) {
+    /* Judged only when something already waits: a message larger than the
+     * limit still goes to a client that keeps up. So the queue holds at most
+     * the limit plus one message. */
+    size_t queued = c->tcp.write_queue_size;
+    if (queued > 0 && queued + len > c->srv->ctx->opts.send_queue) {
         c->srv->m.overflows++;
         rt_conn_close(c);
         return UV_ENOBUFS;

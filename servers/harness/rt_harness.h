@@ -344,10 +344,10 @@ int rt_conn_write(struct rt_conn *c, const char *data, size_t len);
 void rt_conn_stream_start(struct rt_conn *c, const char *content_type, const char *extra,
                           const char *first, size_t first_len);
 
-/* Writes to a stream started with rt_conn_stream_start. When more than
- * opts.send_queue bytes would wait in the server, the client is not keeping
- * up: the connection is closed, counted in `overflows`, and UV_ENOBUFS
- * returned. */
+/* Writes to a stream started with rt_conn_stream_start. When bytes already
+ * wait in the server and these would take them past opts.send_queue, the
+ * client is not keeping up: the connection is closed, counted in
+ * `overflows`, and UV_ENOBUFS returned. */
 int rt_conn_stream_write(struct rt_conn *c, const char *data, size_t len);
 
 /* Closes c (the approach's on_close hook runs first). */

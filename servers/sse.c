@@ -41,7 +41,9 @@
  *   socket buffers fill. Browsers allow only 6 HTTP/1.1 connections per
  *   origin, shared by all tabs: real deployments serve SSE over HTTP/2,
  *   where streams share one connection. Text only: binary data must be
- *   encoded (base64) first.
+ *   encoded (base64) first. A resuming client's replay is written in one go,
+ *   outside the send-queue limit: it is bounded by the ring (--ring messages)
+ *   but can be large; production code replays in slices as the client reads.
  *
  * COMPARE WITH
  *   long_poll.c: the same latency, but a new request after every answer.

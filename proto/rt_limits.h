@@ -133,4 +133,21 @@
 #define RT_SSE_DATA_MAX (RT_HTTP_MAX_BODY + 1024)
 #define RT_SSE_TAIL_MAX (4 * RT_SSE_DATA_MAX)
 
+/* ---- WebSockets ---------------------------------------------------------- */
+
+/* Largest WebSocket message accepted, summed over its fragments (the decoder
+ * checks it at each frame header, before any payload arrives). Larger gets
+ * close code 1009. 1 MiB matches RT_HTTP_MAX_BODY: a message a client sends
+ * over a WebSocket is the same kind of thing it could publish with a POST.
+ * With permessage-deflate this bounds the compressed size; the inflater must
+ * bound the inflated size itself. Users may want to change it: the WebSocket
+ * server should take it as --max-message (that server is not written yet). */
+#define RT_WS_MAX_MESSAGE (1024 * 1024)
+
+/* After sending a Close frame, wait this long for the peer's Close (and, on
+ * the server, for the client to close TCP first, RFC 6455 section 7.1.1)
+ * before closing the socket anyway: a peer that never answers must not hold
+ * the connection. 5 s is several round trips even on a slow mobile link. */
+#define RT_WS_CLOSE_TIMEOUT_MS 5000
+
 #endif

@@ -336,4 +336,262 @@ void rt_sse_parser_init(struct rt_sse_parser *p, char *data, size_t data_cap);
 int64_t rt_sse_parse(struct rt_sse_parser *p, const char *buf, size_t len, struct rt_sse_event *ev,
                      bool *got);
 
+/* ---- WebSockets (RFC 6455) ---------------------------------------------- */
+
+/* Errors of the WebSocket codec. Each maps to the close code (or, during the
+ * handshake, the HTTP status) the server answers with: see
+ * rt_ws_close_code_for() and rt_ws_handshake_status(). rt_ws_strerror()
+ * describes them. */
+enum {
+    RT_EWSPROTO = -30101,     /* RFC 6455 framing violated: close 1002 */
+    RT_EWSUTF8 = -30102,      /* text or close reason not UTF-8: close 1007 */
+    RT_EWSTOOBIG = -30103,    /* message over the size limit: close 1009 */
+    RT_EWSVERSION = -30104,   /* handshake without Sec-WebSocket-Version: 13 (426) */
+    RT_EWSHANDSHAKE = -30105, /* any other bad handshake (400; client: give up) */
+};
+
+/* A description of an RT_EWS* code (other codes: rt_strerror()). */
+const char *rt_ws_strerror(int err);
+
+/* The close code to send after a decoder error: 1002 for RT_EWSPROTO, 1007
+ * for RT_EWSUTF8, 1009 for RT_EWSTOOBIG, 1011 (internal error) otherwise. */
+uint16_t rt_ws_close_code_for(int err);
+
+/* ---- SHA-1 and base64 (what the handshake needs) ---- */
+
+/* SHA-1 of data[0..len) into out. Only for Sec-WebSocket-Accept: SHA-1 is
+ * broken for anything that needs collision resistance. */
+void rt_sha1(const void *data, size_t len, uint8_t out[20]);
+
+/* Bytes rt_base64_encode() writes for len input bytes (no NUL). */
+#define RT_BASE64_LEN(len) ((((len) + 2) / 3) * 4)
+
+/* Writes the padded base64 (RFC 4648 section 4) of in[0..len) into out,
+ * which holds RT_BASE64_LEN(len) + 1 bytes; NUL-terminates. Returns the
+ * length without the NUL. */
+size_t rt_base64_encode(char *out, const uint8_t *in, size_t len);
+
+/* Decodes padded base64 in[0..len) into out[0..cap). Strict: the length is a
+ * multiple of 4, '=' only as the last one or two characters, no whitespace,
+ * and the unused bits of the last group are zero (so each byte string has
+ * exactly one encoding). Returns the decoded length, RT_EBADREQ, or
+ * RT_ENOSPACE. */
+int rt_base64_decode(uint8_t *out, size_t cap, const char *in, size_t len);
+
+/* ---- Opening handshake (RFC 6455 section 4) ---- */
+
+#define RT_WS_ACCEPT_LEN 28 /* base64 of a 20-byte SHA-1 */
+#define RT_WS_KEY_LEN 24    /* base64 of a 16-byte nonce */
+
+/* The header line a 426 answer to RT_EWSVERSION carries (section 4.2.2). */
+#define RT_WS_VERSION_HEADER "Sec-WebSocket-Version: 13\r\n"
+
+/*
+ * Server side: checks that a parsed request is a valid opening handshake
+ * (section 4.2.1): method GET; HTTP/1.1 or later; a Host header; Upgrade
+ * holds the token "websocket" and Connection the token "Upgrade" (both
+ * case-insensitive); Sec-WebSocket-Key is base64 of exactly 16 bytes (by the
+ * strict rt_base64_decode()); Sec-WebSocket-Version is exactly "13". Returns
+ * 0 with *key / *key_len pointing at the key's value inside req's buffer,
+ * RT_EWSVERSION when the version header is absent or not 13, or
+ * RT_EWSHANDSHAKE. The checks run in that order, so a request that is no
+ * upgrade at all gets 400 rather than 426.
+ */
+int rt_ws_handshake_check(const struct rt_http_request *req, const char **key, size_t *key_len);
+
+/* The HTTP status for a handshake error: 426 for RT_EWSVERSION (send
+ * RT_WS_VERSION_HEADER with it), 400 otherwise. */
+int rt_ws_handshake_status(int err);
+
+/* Sec-WebSocket-Accept for key: base64(SHA-1(key + the RFC's GUID)), NUL-
+ * terminated. */
+void rt_ws_accept(const char *key, size_t key_len, char out[RT_WS_ACCEPT_LEN + 1]);
+
+/* Writes the 101 answer head: status line, Upgrade, Connection,
+ * Sec-WebSocket-Accept for key, then extra (NULL, or whole header lines each
+ * ending in CRLF, e.g. Sec-WebSocket-Extensions), then the blank line.
+ * Returns the bytes written, or RT_ENOSPACE. */
+int rt_ws_handshake_response(char *out, size_t cap, const char *key, size_t key_len,
+                             const char *extra);
+
+/* Client side: the Sec-WebSocket-Key for a 16-byte nonce the caller drew
+ * from a good random source (section 4.1 wants it fresh per connection). */
+void rt_ws_client_key(const uint8_t nonce[16], char out[RT_WS_KEY_LEN + 1]);
+
+/* Client side: checks the server's answer to a handshake sent with key:
+ * status 101, Upgrade holds "websocket", Connection holds "Upgrade", and
+ * Sec-WebSocket-Accept is exactly rt_ws_accept(key) (section 4.1, items
+ * 1-4 of the client's checks). Extensions and subprotocols are the
+ * caller's. Returns 0 or RT_EWSHANDSHAKE. */
+int rt_ws_client_check(const struct rt_http_response *resp, const char *key, size_t key_len);
+
+/* ---- Frames (section 5.2) ---- */
+
+enum rt_ws_opcode {
+    RT_WS_CONT = 0x0,
+    RT_WS_TEXT = 0x1,
+    RT_WS_BINARY = 0x2,
+    RT_WS_CLOSE = 0x8,
+    RT_WS_PING = 0x9,
+    RT_WS_PONG = 0xA,
+};
+
+/* Longest frame header: 2 bytes, a 64-bit length, a masking key. */
+#define RT_WS_HEADER_MAX 14
+/* Longest control frame payload (section 5.5). */
+#define RT_WS_CONTROL_MAX 125
+
+struct rt_ws_frame {
+    bool fin;
+    bool rsv1; /* permessage-deflate: the message is compressed */
+    uint8_t opcode;
+    bool masked;
+    uint8_t mask[4];
+    uint64_t len; /* payload bytes */
+};
+
+/* Writes the header for f (the shortest length form; the masking key when
+ * f->masked; RSV2/RSV3 always 0) into out[0..cap). Returns 2..14 bytes, or
+ * RT_ENOSPACE. The payload, masked by the caller with rt_ws_mask() when
+ * f->masked, follows it. */
+int rt_ws_frame_header(uint8_t *out, size_t cap, const struct rt_ws_frame *f);
+
+/* XORs data[0..len) with key in place, as bytes offset.. of a payload
+ * (masking and unmasking are the same operation). */
+void rt_ws_mask(uint8_t *data, size_t len, const uint8_t key[4], uint64_t offset);
+
+/* ---- UTF-8 (section 8.1) ---- */
+
+/* Validator state carried across chunks; zero it (or rt_ws_utf8_init()) to
+ * start. need is how many continuation bytes are still due, lo..hi the
+ * range the next one must be in. */
+struct rt_ws_utf8 {
+    uint8_t need, lo, hi;
+};
+
+void rt_ws_utf8_init(struct rt_ws_utf8 *u);
+
+/* Feeds s[0..len). Returns 0, or RT_EWSUTF8 as soon as the bytes cannot
+ * begin well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates
+ * U+D800..DFFF, nothing past U+10FFFF). After an error the state is
+ * meaningless. */
+int rt_ws_utf8_feed(struct rt_ws_utf8 *u, const uint8_t *s, size_t len);
+
+/* True when the bytes fed so far end on a character boundary: a message
+ * that ends otherwise is invalid (1007). */
+bool rt_ws_utf8_done(const struct rt_ws_utf8 *u);
+
+/* ---- The incremental frame decoder ---- */
+
+/*
+ * Decoder state; rt_ws_decoder_init() sets it up. The fields are private to
+ * proto/ws.c. It holds at most one partial frame header (14 bytes), so an
+ * idle connection needs no read buffer of its own.
+ */
+struct rt_ws_decoder {
+    uint64_t max_message; /* the size limit, summed over fragments */
+    bool server;          /* we are the server: peer frames must be masked */
+    bool deflate;         /* permessage-deflate negotiated: RSV1 allowed */
+    uint8_t state;
+    int err; /* the error once failed; every later call returns it */
+    uint8_t hdr[RT_WS_HEADER_MAX];
+    uint8_t hdr_len;
+    struct rt_ws_frame frame; /* the frame whose payload is being read */
+    uint64_t frame_pos;       /* its payload bytes handed out so far */
+    uint8_t msg_opcode;       /* TEXT or BINARY while a message is open, else 0 */
+    bool msg_compressed;      /* its first frame had RSV1 */
+    uint64_t msg_len;         /* its payload bytes announced so far */
+    struct rt_ws_utf8 utf8;   /* its text so far (when not compressed) */
+};
+
+/* What one rt_ws_decode() call produced. */
+enum rt_ws_event_kind {
+    RT_WS_EV_HEADER = 1, /* a frame header: ev->frame */
+    RT_WS_EV_DATA = 2,   /* payload bytes, unmasked: ev->data[0..data_len) */
+};
+
+struct rt_ws_event {
+    enum rt_ws_event_kind kind;
+    struct rt_ws_frame frame; /* the current frame's header */
+    uint8_t msg_opcode;       /* TEXT or BINARY for data frames (continuations
+                                 included), the frame's opcode for control frames */
+    bool compressed;          /* the data message's first frame had RSV1 */
+    uint8_t *data;            /* a view into the caller's buffer (DATA only) */
+    size_t data_len;
+    bool frame_end;   /* the frame's payload is complete (also on a HEADER
+                         event of an empty frame) */
+    bool message_end; /* frame_end of a frame with FIN: a whole message, or a
+                         whole control frame */
+};
+
+/* server: we are the server (client frames must be masked, section 5.1);
+ * deflate: permessage-deflate was negotiated; max_message: the size limit
+ * (RT_WS_MAX_MESSAGE unless the user set one). */
+void rt_ws_decoder_init(struct rt_ws_decoder *d, bool server, bool deflate, uint64_t max_message);
+
+/*
+ * Decodes the next piece of buf[0..len), the bytes that follow whatever the
+ * previous call consumed. Any split of the stream gives the same frames
+ * (data may come in smaller pieces).
+ *
+ * Returns the bytes consumed (> 0) with *ev filled:
+ *   - RT_WS_EV_HEADER when a frame header completed (the header's bytes,
+ *     including any kept from earlier calls' input, count as consumed here
+ *     only for their part in this buf);
+ *   - RT_WS_EV_DATA with payload bytes: they are unmasked in place in buf
+ *     and ev->data points at them (a control frame's payload may come in
+ *     pieces too: the caller assembles its at most 125 bytes).
+ * RT_EMORE when buf ends inside a frame header: the decoder has kept all
+ * len bytes (at most 13), and the caller passes the next bytes only (so
+ * it may reuse buf). Also RT_EMORE for len == 0.
+ *
+ * Errors (the connection must then be closed with rt_ws_close_code_for()):
+ *   RT_EWSPROTO   RSV2 or RSV3 set; RSV1 set without deflate, or on a
+ *                 continuation or control frame; a reserved opcode; an
+ *                 unmasked frame at a server or a masked one at a client;
+ *                 a control frame fragmented, over 125 bytes, or a Close
+ *                 with a 1-byte payload; a continuation with no message
+ *                 open; a new TEXT/BINARY while one is open; a 64-bit length
+ *                 with its high bit set. Control frames may come between a
+ *                 message's fragments. Non-minimal length forms are
+ *                 accepted (the minimal-length rule binds the sender).
+ *   RT_EWSTOOBIG  a data message's length, summed over its frames, passes
+ *                 max_message (checked at each header, before its payload).
+ *   RT_EWSUTF8    an uncompressed text message is not UTF-8: found at the
+ *                 first bad byte, or at the end of a message that stops
+ *                 inside a character. (Compressed messages are checked by
+ *                 the caller after inflating. Close reasons: see
+ *                 rt_ws_close_parse().)
+ * Errors are sticky.
+ */
+int64_t rt_ws_decode(struct rt_ws_decoder *d, uint8_t *buf, size_t len, struct rt_ws_event *ev);
+
+/* ---- Close frames (sections 5.5.1, 7.4) ---- */
+
+/* 1005 "no status received": what rt_ws_close_parse() reports for an empty
+ * Close. It is never sent on the wire. */
+#define RT_WS_CLOSE_NO_STATUS 1005
+
+/* True for the codes a Close frame may carry: 1000-1003, 1007-1011, the
+ * IANA-registered 1012-1014 (service restart, try again later, bad gateway;
+ * browsers send and accept them), and 3000-4999 (registered and private
+ * use). Everything else (below 1000, 1004-1006, 1015, 1016-2999, 5000 and
+ * up) is invalid on the wire. */
+bool rt_ws_close_code_valid(uint16_t code);
+
+/* Parses a whole Close payload (at most 125 bytes). Empty: *code =
+ * RT_WS_CLOSE_NO_STATUS and an empty reason. Otherwise a 2-byte code
+ * (network order) and a UTF-8 reason, viewed in payload. Returns 0,
+ * RT_EWSPROTO (1 byte long, or an invalid code), or RT_EWSUTF8. */
+int rt_ws_close_parse(const uint8_t *payload, size_t len, uint16_t *code, const char **reason,
+                      size_t *reason_len);
+
+/* Writes a Close payload (code, then reason) into out[0..cap). code must be
+ * rt_ws_close_code_valid(); reason (may be NULL when reason_len is 0) is
+ * the caller's UTF-8, at most 123 bytes. Returns the payload length, or
+ * RT_ENOSPACE (cap too small or reason too long), or RT_EWSPROTO (invalid
+ * code). Frame it with rt_ws_frame_header() and opcode RT_WS_CLOSE. */
+int rt_ws_close_build(uint8_t *out, size_t cap, uint16_t code, const char *reason,
+                      size_t reason_len);
+
 #endif

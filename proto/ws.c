@@ -478,7 +478,7 @@ static int end_frame_if_done(struct rt_ws_decoder *d, struct rt_ws_event *ev)
 }
 
 /* The header in d->hdr is complete: check the length, open a message. */
-static int64_t take_header(struct rt_ws_decoder *d, struct rt_ws_event *ev)
+static int take_header(struct rt_ws_decoder *d, struct rt_ws_event *ev)
 {
     const uint8_t *h = d->hdr;
     struct rt_ws_frame *f = &d->frame;
@@ -536,7 +536,7 @@ static int64_t decode_header(struct rt_ws_decoder *d, const uint8_t *buf, size_t
             if (need < 0)
                 return fail(d, need);
             if (d->hdr_len == need) {
-                int r = (int)take_header(d, ev);
+                int r = take_header(d, ev);
                 return r < 0 ? fail(d, r) : (int64_t)used;
             }
         }

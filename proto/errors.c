@@ -32,6 +32,16 @@ const char *rt_strerror(int err)
         return "invalid topic or event name";
     case RT_ENOSPACE:
         return "output buffer too small";
+    case RT_EWSPROTO:
+        return "WebSocket protocol error";
+    case RT_EWSUTF8:
+        return "WebSocket text is not valid UTF-8";
+    case RT_EWSTOOBIG:
+        return "WebSocket message too big";
+    case RT_EWSVERSION:
+        return "WebSocket version not supported";
+    case RT_EWSHANDSHAKE:
+        return "bad WebSocket handshake";
     default:
         return "unknown error";
     }

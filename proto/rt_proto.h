@@ -340,7 +340,7 @@ int64_t rt_sse_parse(struct rt_sse_parser *p, const char *buf, size_t len, struc
 
 /* Errors of the WebSocket codec. Each maps to the close code (or, during the
  * handshake, the HTTP status) the server answers with: see
- * rt_ws_close_code_for() and rt_ws_handshake_status(). rt_ws_strerror()
+ * rt_ws_close_code_for() and rt_ws_handshake_status(). rt_strerror()
  * describes them. */
 enum {
     RT_EWSPROTO = -30101,     /* RFC 6455 framing violated: close 1002 */
@@ -349,9 +349,6 @@ enum {
     RT_EWSVERSION = -30104,   /* handshake without Sec-WebSocket-Version: 13 (426) */
     RT_EWSHANDSHAKE = -30105, /* any other bad handshake (400; client: give up) */
 };
-
-/* A description of an RT_EWS* code (other codes: rt_strerror()). */
-const char *rt_ws_strerror(int err);
 
 /* The close code to send after a decoder error: 1002 for RT_EWSPROTO, 1007
  * for RT_EWSUTF8, 1009 for RT_EWSTOOBIG, 1011 (internal error) otherwise. */

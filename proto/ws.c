@@ -20,24 +20,6 @@
 /* Errors                                                                   */
 /* ======================================================================== */
 
-const char *rt_ws_strerror(int err)
-{
-    switch (err) {
-    case RT_EWSPROTO:
-        return "WebSocket protocol error";
-    case RT_EWSUTF8:
-        return "WebSocket text is not valid UTF-8";
-    case RT_EWSTOOBIG:
-        return "WebSocket message too big";
-    case RT_EWSVERSION:
-        return "WebSocket version not supported";
-    case RT_EWSHANDSHAKE:
-        return "bad WebSocket handshake";
-    default:
-        return rt_strerror(err);
-    }
-}
-
 uint16_t rt_ws_close_code_for(int err)
 {
     switch (err) {

@@ -1,7 +1,9 @@
 /*
  * test_ws_deflate.c - permessage-deflate (RFC 7692) in proto/ws_deflate.c:
  * the RFC's own byte examples, round trips with and without context
- * takeover, negotiation on both sides, and the inflated-size limit.
+ * takeover, negotiation on both sides, and the inflated-size limit. The
+ * inflater takes a whole message (the frames joined), so there is no
+ * split-input test: truncated and random input are tested instead.
  */
 /* cmocka.h needs these first, in this order. */
 // clang-format off
@@ -207,6 +209,111 @@ static void test_round_trip_random(void **state)
         rt_wsd_close(&s);
         rt_wsd_close(&c);
     }
+}
+
+/* Empty messages are one byte (section 7.2.3.6) in either mode, and do not
+ * disturb the context around them. */
+static void test_empty_message(void **state)
+{
+    (void)state;
+    for (int takeover = 0; takeover < 2; takeover++) {
+        struct rt_wsd_params p = {!takeover, !takeover, 15, 15};
+        struct rt_wsd s, c;
+        assert_int_equal(rt_wsd_init(&s, &p, true, -1), 0);
+        assert_int_equal(rt_wsd_init(&c, &p, false, -1), 0);
+        const char *const msgs[] = {"", "Hello", "", "", "Hello", ""};
+        for (size_t i = 0; i < 6; i++) {
+            uint8_t z[64];
+            char back[64];
+            size_t len = strlen(msgs[i]);
+            int64_t n = rt_wsd_compress(&s, (const uint8_t *)msgs[i], len, z, sizeof z);
+            assert_true(n > 0);
+            if (len == 0) {
+                assert_int_equal(n, 1);
+                assert_int_equal(z[0], 0x00);
+            }
+            assert_int_equal(inflate_bytes(&c, z, (size_t)n, back, sizeof back), len);
+            assert_memory_equal(back, msgs[i], len);
+        }
+        /* An empty message fits a zero-byte limit. */
+        assert_int_equal(rt_wsd_decompress(&c, (const uint8_t *)"", 1, NULL, 0), 0);
+        rt_wsd_close(&s);
+        rt_wsd_close(&c);
+    }
+}
+
+/* Compress once, send to many: a publisher without context takeover makes
+ * bytes that every subscriber inflates, whatever each has seen before. */
+static void test_compress_once(void **state)
+{
+    (void)state;
+    struct rt_wsd_params p = {true, false, 15, 15};
+    struct rt_wsd pub, sub[3];
+    assert_int_equal(rt_wsd_init(&pub, &p, true, -1), 0);
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(rt_wsd_init(&sub[k], &p, false, -1), 0);
+    for (uint64_t i = 0; i < 30; i++) {
+        char msg[256], back[256];
+        uint8_t z[512];
+        size_t len = chat_json(msg, sizeof msg, i);
+        int64_t n = rt_wsd_compress(&pub, (const uint8_t *)msg, len, z, sizeof z);
+        assert_true(n > 0);
+        /* Subscriber k joined at message k * 10. */
+        for (int k = 0; k < 3; k++) {
+            if (i < (uint64_t)k * 10)
+                continue;
+            assert_int_equal(inflate_bytes(&sub[k], z, (size_t)n, back, sizeof back), len);
+            assert_memory_equal(back, msg, len);
+        }
+        /* The same message from a fresh compressor: the same bytes. */
+        struct rt_wsd fresh;
+        uint8_t z2[512];
+        assert_int_equal(rt_wsd_init(&fresh, &p, true, -1), 0);
+        assert_int_equal(rt_wsd_compress(&fresh, (const uint8_t *)msg, len, z2, sizeof z2), n);
+        assert_memory_equal(z2, z, (size_t)n);
+        rt_wsd_close(&fresh);
+    }
+    rt_wsd_close(&pub);
+    for (int k = 0; k < 3; k++)
+        rt_wsd_close(&sub[k]);
+}
+
+/* Truncated and random input: a length or an error, never a crash or a
+ * write past the limit (the ASan build checks the latter). */
+static void test_bad_input(void **state)
+{
+    (void)state;
+    char msg[256];
+    uint8_t z[512];
+    size_t len = chat_json(msg, sizeof msg, 7);
+    struct rt_wsd s, c;
+    assert_int_equal(rt_wsd_init(&s, &defaults, true, -1), 0);
+    int64_t n = rt_wsd_compress(&s, (const uint8_t *)msg, len, z, sizeof z);
+    assert_true(n > 0);
+    for (size_t cut = 0; cut <= (size_t)n; cut++) {
+        char *back = malloc(len);
+        assert_non_null(back);
+        assert_int_equal(rt_wsd_init(&c, &defaults, false, -1), 0);
+        int64_t r = rt_wsd_decompress(&c, z, cut, (uint8_t *)back, len);
+        assert_true(r == RT_EWSDEFLATE || r == RT_EWSTOOBIG || (r >= 0 && (size_t)r <= len));
+        if (cut == (size_t)n)
+            assert_int_equal(r, len);
+        rt_wsd_close(&c);
+        free(back);
+    }
+    for (int i = 0; i < 2000; i++) {
+        uint8_t junk[64], *back = malloc(100);
+        assert_non_null(back);
+        size_t jl = next_rand() % sizeof junk;
+        for (size_t k = 0; k < jl; k++)
+            junk[k] = (uint8_t)next_rand();
+        assert_int_equal(rt_wsd_init(&c, &defaults, false, -1), 0);
+        int64_t r = rt_wsd_decompress(&c, junk, jl, back, 100);
+        assert_true(r == RT_EWSDEFLATE || r == RT_EWSTOOBIG || (r >= 0 && r <= 100));
+        rt_wsd_close(&c);
+        free(back);
+    }
+    rt_wsd_close(&s);
 }
 
 /* ---- The inflated-size limit --------------------------------------------- */
@@ -423,8 +530,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc_hello),         cmocka_unit_test(test_rfc_variants),
         cmocka_unit_test(test_round_trip_ratios), cmocka_unit_test(test_round_trip_random),
-        cmocka_unit_test(test_zip_bomb),          cmocka_unit_test(test_server_negotiate),
-        cmocka_unit_test(test_client_side),       cmocka_unit_test(test_window_bits),
+        cmocka_unit_test(test_zip_bomb),          cmocka_unit_test(test_empty_message),
+        cmocka_unit_test(test_compress_once),     cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_server_negotiate),  cmocka_unit_test(test_client_side),
+        cmocka_unit_test(test_window_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

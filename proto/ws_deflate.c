@@ -26,7 +26,7 @@
  */
 #include <string.h>
 
-#include "ws_deflate.h"
+#include "rt_proto.h"
 
 /* ======================================================================== */
 /* Reading an extension list (RFC 6455 section 9.1)                         */

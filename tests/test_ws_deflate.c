@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ws_deflate.h"
+#include "rt_proto.h"
 
 static const struct rt_wsd_params defaults = {false, false, 15, 15};
 

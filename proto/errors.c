@@ -42,6 +42,12 @@ const char *rt_strerror(int err)
         return "WebSocket version not supported";
     case RT_EWSHANDSHAKE:
         return "bad WebSocket handshake";
+    case RT_EWSDEFLATE:
+        return "corrupt permessage-deflate data";
+    case RT_EWSEXT:
+        return "bad Sec-WebSocket-Extensions header";
+    case RT_EZLIB:
+        return "zlib failed (out of memory?)";
     default:
         return "unknown error";
     }

@@ -348,6 +348,23 @@ static void test_slow_header_client_is_dropped(void **state)
         fail_msg("metrics: %s", out);
 }
 
+/* A partial request behind a complete one gets the header timeout too. */
+static void test_partial_pipelined_request_times_out(void **state)
+{
+    (void)state;
+    int fd = tu_connect(srv.port);
+    const char *req = "GET /healthz HTTP/1.1\r\n\r\nGET /heal";
+    tu_send(fd, req, strlen(req));
+    assert_int_equal(tu_recv_response(fd, out, sizeof(out), tu_ms(3000)), 200);
+    int64_t t0 = tu_now_ms();
+    bool closed;
+    tu_recv_all(fd, out, sizeof(out), tu_ms(5000), &closed);
+    assert_true(closed);
+    assert_non_null(strstr(out, " 408 "));
+    assert_true(tu_now_ms() - t0 < tu_ms(3000));
+    close(fd);
+}
+
 static void test_idle_connection_is_closed(void **state)
 {
     (void)state;
@@ -498,6 +515,8 @@ int main(int argc, char **argv)
         T(test_connection_close_and_http10),
         cmocka_unit_test_setup_teardown(test_slow_header_client_is_dropped, setup_short_timeouts,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_partial_pipelined_request_times_out,
+                                        setup_short_timeouts, teardown),
         cmocka_unit_test_setup_teardown(test_idle_connection_is_closed, setup_short_timeouts,
                                         teardown),
         T(test_trace_and_clean_shutdown),

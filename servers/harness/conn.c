@@ -322,6 +322,7 @@ static bool dispatch(struct rt_conn *c, const struct rt_http_request *req, char 
     if (c->state != ST_HELD)
         return false; /* closing or lingering */
     c->state = ST_HEAD;
+    wait_set(c, RT_WAIT_HEAD); /* the next request's clock starts now */
     return true;
 }
 

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "rt_proto.h"
+#include "sse_ref.h"
 
 /* ======================================================================== */
 /* Summaries                                                                */
@@ -87,129 +88,26 @@ static void append_retry(char *s, int64_t retry_ms)
 /* The reference: the spec's steps over the whole input                     */
 /* ======================================================================== */
 
-#define REF_CAP (1 << 16)
-
-static bool is_field(const char *name, size_t len, const char *want)
+/* The reference model (tests/sse_ref.h) reports into a summary string. */
+static void sum_event(void *arg, const char *type, size_t type_len, const char *id, size_t id_len,
+                      const char *data, size_t data_len)
 {
-    return len == strlen(want) && memcmp(name, want, len) == 0;
+    append_event(arg, type, type_len, id, id_len, data, data_len);
 }
-
-/* Would the unterminated last line already pass a limit? The parser fails
- * as soon as it has more bytes of a data or event value than fit, because
- * any end of that line would fail too; only the end of the stream could
- * spare it, and that dispatches nothing. */
-static bool ref_tail_fails(const char *l, size_t ll, size_t data_len, size_t data_cap)
+static void sum_error(void *arg)
 {
-    const char *colon = memchr(l, ':', ll);
-    if (colon == NULL)
-        return false;
-    size_t flen = (size_t)(colon - l), vlen = ll - flen - 1;
-    if (vlen > 0 && colon[1] == ' ')
-        vlen--;
-    if (is_field(l, flen, "data"))
-        return data_len + vlen > data_cap;
-    return is_field(l, flen, "event") && vlen > RT_SSE_EVENT_MAX;
+    append(arg, "ERR;");
 }
-
-struct ref {
-    char data[REF_CAP], type[REF_CAP], id[REF_CAP];
-    size_t data_len, type_len, id_len, data_cap;
-    int64_t retry;
-};
-
-static void ref_dispatch(struct ref *r, char *sum)
+static void sum_retry(void *arg, int64_t ms)
 {
-    if (r->data_len > 0) {
-        r->data_len--; /* the final LF */
-        if (r->type_len > 0)
-            append_event(sum, r->type, r->type_len, r->id, r->id_len, r->data, r->data_len);
-        else
-            append_event(sum, "message", 7, r->id, r->id_len, r->data, r->data_len);
-    }
-    r->data_len = 0;
-    r->type_len = 0;
-}
-
-/* "Process the field". Returns false when a limit is passed. */
-static bool ref_field(struct ref *r, const char *f, size_t flen, const char *v, size_t vlen)
-{
-    if (is_field(f, flen, "event")) {
-        if (vlen > RT_SSE_EVENT_MAX)
-            return false;
-        memcpy(r->type, v, vlen);
-        r->type_len = vlen;
-    } else if (is_field(f, flen, "data")) {
-        assert_true(r->data_len + vlen + 1 <= REF_CAP);
-        memcpy(r->data + r->data_len, v, vlen);
-        r->data_len += vlen;
-        r->data[r->data_len++] = '\n';
-        return r->data_len - 1 <= r->data_cap;
-    } else if (is_field(f, flen, "id") && memchr(v, '\0', vlen) == NULL) {
-        if (vlen > RT_SSE_ID_MAX)
-            return false;
-        memcpy(r->id, v, vlen);
-        r->id_len = vlen;
-    } else if (is_field(f, flen, "retry") && vlen > 0) {
-        int64_t ms = 0;
-        for (size_t i = 0; i < vlen; i++) {
-            if (v[i] < '0' || v[i] > '9')
-                return true;
-            ms = ms > (INT64_MAX - (v[i] - '0')) / 10 ? INT64_MAX : ms * 10 + (v[i] - '0');
-        }
-        r->retry = ms;
-    }
-    return true;
-}
-
-/* One line, without its end. Returns false when a limit is passed. */
-static bool ref_line(struct ref *r, const char *l, size_t ll, char *sum)
-{
-    if (ll == 0) {
-        ref_dispatch(r, sum);
-        return true;
-    }
-    if (l[0] == ':')
-        return true;
-    const char *colon = memchr(l, ':', ll);
-    if (colon == NULL)
-        return ref_field(r, l, ll, "", 0);
-    size_t flen = (size_t)(colon - l);
-    const char *v = colon + 1;
-    size_t vlen = ll - flen - 1;
-    if (vlen > 0 && v[0] == ' ') {
-        v++;
-        vlen--;
-    }
-    return ref_field(r, l, flen, v, vlen);
+    append_retry(arg, ms);
 }
 
 static void ref_parse(const char *in, size_t n, size_t data_cap, char *sum)
 {
-    static struct ref r;
-    memset(&r, 0, sizeof r);
-    r.data_cap = data_cap;
-    r.retry = -1;
+    const struct sse_ref_sink sink = {sum_event, sum_error, sum_retry, sum};
     sum[0] = '\0';
-    size_t i = 0;
-    if (n >= 3 && memcmp(in, "\xEF\xBB\xBF", 3) == 0)
-        i = 3;
-    while (i < n) {
-        size_t end = i;
-        while (end < n && in[end] != '\r' && in[end] != '\n')
-            end++;
-        if (end == n) { /* a line without its end is never processed */
-            if (ref_tail_fails(in + i, n - i, r.data_len, data_cap))
-                append(sum, "ERR;");
-            break;
-        }
-        bool ok = ref_line(&r, in + i, end - i, sum);
-        if (!ok) {
-            append(sum, "ERR;");
-            break;
-        }
-        i = end + 1 + (in[end] == '\r' && end + 1 < n && in[end + 1] == '\n');
-    }
-    append_retry(sum, r.retry);
+    sse_ref_parse(in, n, data_cap, &sink);
 }
 
 /* ======================================================================== */

@@ -16,136 +16,28 @@
 #include "fuzz.h"
 #include "rt_proto.h"
 #include "sse_replay.h"
+#include "../sse_ref.h"
 
-/* ======================================================================== */
-/* The reference                                                            */
-/* ======================================================================== */
-
-struct ref {
-    char *data, *type, *id; /* each as long as the input */
-    size_t data_len, type_len, id_len, data_cap;
-    int64_t retry;
-    struct sse_log *log;
-};
-
-static bool is_field(const char *name, size_t len, const char *want)
+/* The reference model (tests/sse_ref.h) reports into a log like the parser's. */
+static void log_event(void *arg, const char *type, size_t type_len, const char *id, size_t id_len,
+                      const char *data, size_t data_len)
 {
-    return len == strlen(want) && memcmp(name, want, len) == 0;
+    sse_log_event(arg, type, type_len, id, id_len, data, data_len);
 }
-
-/* Would the unterminated last line already pass a limit? The parser fails
- * as soon as it holds more bytes of a data or event value than fit, since
- * any end of that line would fail too. */
-static bool ref_tail_fails(const struct ref *r, const char *l, size_t ll)
+static void log_error(void *arg)
 {
-    const char *colon = memchr(l, ':', ll);
-    if (colon == NULL)
-        return false;
-    size_t flen = (size_t)(colon - l), vlen = ll - flen - 1;
-    if (vlen > 0 && colon[1] == ' ')
-        vlen--;
-    if (is_field(l, flen, "data"))
-        return r->data_len + vlen > r->data_cap;
-    return is_field(l, flen, "event") && vlen > RT_SSE_EVENT_MAX;
+    sse_log_error(arg);
 }
-
-/* A blank line: the spec's data buffer holds each line and a LF. */
-static void ref_dispatch(struct ref *r)
+static void log_retry(void *arg, int64_t ms)
 {
-    if (r->data_len > 0) {
-        r->data_len--; /* the final LF */
-        if (r->type_len > 0)
-            sse_log_event(r->log, r->type, r->type_len, r->id, r->id_len, r->data, r->data_len);
-        else
-            sse_log_event(r->log, "message", 7, r->id, r->id_len, r->data, r->data_len);
-    }
-    r->data_len = 0;
-    r->type_len = 0;
-}
-
-/* "Process the field". Returns false when a limit is passed. */
-static bool ref_field(struct ref *r, const char *f, size_t flen, const char *v, size_t vlen)
-{
-    if (is_field(f, flen, "event")) {
-        if (vlen > RT_SSE_EVENT_MAX)
-            return false;
-        memcpy(r->type, v, vlen);
-        r->type_len = vlen;
-    } else if (is_field(f, flen, "data")) {
-        memcpy(r->data + r->data_len, v, vlen);
-        r->data_len += vlen;
-        r->data[r->data_len++] = '\n';
-        return r->data_len - 1 <= r->data_cap;
-    } else if (is_field(f, flen, "id") && (vlen == 0 || memchr(v, '\0', vlen) == NULL)) {
-        if (vlen > RT_SSE_ID_MAX)
-            return false;
-        memcpy(r->id, v, vlen);
-        r->id_len = vlen;
-    } else if (is_field(f, flen, "retry") && vlen > 0) {
-        int64_t ms = 0;
-        for (size_t i = 0; i < vlen; i++) {
-            if (v[i] < '0' || v[i] > '9')
-                return true;
-            ms = ms > (INT64_MAX - (v[i] - '0')) / 10 ? INT64_MAX : ms * 10 + (v[i] - '0');
-        }
-        r->retry = ms;
-    }
-    return true;
-}
-
-/* One line, without its end. Returns false when a limit is passed. */
-static bool ref_line(struct ref *r, const char *l, size_t ll)
-{
-    if (ll == 0) {
-        ref_dispatch(r);
-        return true;
-    }
-    if (l[0] == ':')
-        return true;
-    const char *colon = memchr(l, ':', ll);
-    if (colon == NULL)
-        return ref_field(r, l, ll, "", 0);
-    size_t flen = (size_t)(colon - l);
-    const char *v = colon + 1;
-    size_t vlen = ll - flen - 1;
-    if (vlen > 0 && v[0] == ' ') {
-        v++;
-        vlen--;
-    }
-    return ref_field(r, l, flen, v, vlen);
+    sse_log_retry(arg, ms);
 }
 
 static void ref_parse(const char *in, size_t n, size_t data_cap, struct sse_log *log)
 {
-    struct ref r = {.data_cap = data_cap, .retry = -1, .log = log};
-    /* Room for all of the input and a LF per line, plus one. */
-    r.data = malloc(2 * n + 1);
-    r.type = malloc(n + 1);
-    r.id = malloc(n + 1);
-    FUZZ_CHECK(r.data != NULL && r.type != NULL && r.id != NULL);
+    const struct sse_ref_sink sink = {log_event, log_error, log_retry, log};
     log->n = 0;
-    size_t i = 0;
-    if (n >= 3 && memcmp(in, "\xEF\xBB\xBF", 3) == 0)
-        i = 3;
-    while (i < n) {
-        size_t end = i;
-        while (end < n && in[end] != '\r' && in[end] != '\n')
-            end++;
-        if (end == n) { /* a line without its end is never processed */
-            if (ref_tail_fails(&r, in + i, n - i))
-                sse_log_error(log);
-            break;
-        }
-        if (!ref_line(&r, in + i, end - i)) {
-            sse_log_error(log);
-            break;
-        }
-        i = end + 1 + (in[end] == '\r' && end + 1 < n && in[end + 1] == '\n');
-    }
-    sse_log_retry(log, r.retry);
-    free(r.data);
-    free(r.type);
-    free(r.id);
+    sse_ref_parse(in, n, data_cap, &sink);
 }
 
 /* ======================================================================== */

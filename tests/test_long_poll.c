@@ -252,12 +252,7 @@ static void test_client_resumes_without_loss(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s PATH_TO_RTLAB\n", argv[0]);
-        return 2;
-    }
-    rtlab = argv[1];
-    signal(SIGPIPE, SIG_IGN);
+    rtlab = tu_rtlab_arg(argc, argv);
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_held_until_publish),

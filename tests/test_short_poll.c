@@ -492,12 +492,7 @@ static void test_client_reports_reset_after_restart(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s PATH_TO_RTLAB\n", argv[0]);
-        return 2;
-    }
-    rtlab = argv[1];
-    signal(SIGPIPE, SIG_IGN);
+    rtlab = tu_rtlab_arg(argc, argv);
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_default, teardown)
     const struct CMUnitTest tests[] = {
         T(test_healthz),

@@ -20,6 +20,16 @@
 
 #include "rt_proto.h"
 
+const char *tu_rtlab_arg(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s PATH_TO_RTLAB\n", argv[0]);
+        exit(2);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return argv[1];
+}
+
 int tu_ms(int ms)
 {
     const char *s = getenv("RTLAB_TEST_TIMEOUT_SCALE");

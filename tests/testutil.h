@@ -14,6 +14,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* For integration test programs, run as `PROGRAM PATH_TO_RTLAB`: returns
+ * the rtlab path (exits 2 with a usage line without it) and ignores SIGPIPE,
+ * so a server closing a socket fails an assertion, not the program. */
+const char *tu_rtlab_arg(int argc, char **argv);
+
 /* ms scaled by RTLAB_TEST_TIMEOUT_SCALE. */
 int tu_ms(int ms);
 

@@ -2,10 +2,16 @@
 # Installs the Debian 12 packages rtlab needs to build, test and benchmark.
 # Idempotent: when everything is present it only runs dpkg-query and exits.
 # Usage: scripts/deps.sh [--bench]   (--bench adds wrk, nginx and nginx's nchan module)
+# node and npm run the WebSocket interop peers (tests/peers/*.js; their ws
+# package comes from scripts/peer-deps.sh): Debian's are installed only when
+# no node or npm is on PATH, so a newer one installed otherwise is kept.
 set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config libuv1-dev libcjson-dev zlib1g-dev
       libcmocka-dev curl python3 python3-websockets)
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    pkgs+=(nodejs npm)
+fi
 if [[ "${1:-}" == "--bench" ]]; then
     pkgs+=(wrk nginx libnginx-mod-nchan)
 fi

@@ -24,7 +24,7 @@ static const struct {
     {"short", &rt_short_approach},
     {"long", &rt_long_approach},
     {"sse", &rt_sse_approach},
-    {"ws", NULL},
+    {"ws", &rt_ws_approach},
 };
 
 const struct rt_approach *rt_cli_approach(const char *cmd, int argc, char **argv)
@@ -89,11 +89,16 @@ int rt_cli_count(const char *cmd, const char *opt, const char *text, uint64_t mi
     return 0;
 }
 
-void rt_cli_knobs_init(struct rt_cli_knobs *k)
+void rt_cli_knobs_init(struct rt_cli_knobs *k, const struct rt_approach *ap)
 {
     k->interval_ms = 1000;
     k->hold_ms = RT_LONG_POLL_DEFAULT_S * 1000;
-    k->heartbeat_ms = RT_SSE_HEARTBEAT_MS;
+    k->heartbeat_ms = ap->heartbeat_ms ? ap->heartbeat_ms : RT_SSE_HEARTBEAT_MS;
+}
+
+int rt_approach_endpoint(const struct rt_approach *ap, struct rt_endpoint *ep, const char *url)
+{
+    return ap->endpoint_init ? ap->endpoint_init(ep, url) : rt_endpoint_init(ep, url);
 }
 
 int rt_cli_knob(const char *cmd, const struct rt_approach *ap, int ch, const char *arg,
@@ -102,7 +107,7 @@ int rt_cli_knob(const char *cmd, const struct rt_approach *ap, int ch, const cha
     unsigned opt = ch == 'i' ? RT_OPT_INTERVAL : ch == 'T' ? RT_OPT_TIMEOUT : RT_OPT_HEARTBEAT;
     const char *name = ch == 'i' ? "--interval" : ch == 'T' ? "--timeout" : "--heartbeat";
     if (!(ap->options & opt)) {
-        const char *whom = ch == 'i' ? "short" : ch == 'T' ? "long" : "sse";
+        const char *whom = ch == 'i' ? "short" : ch == 'T' ? "long" : "sse and ws";
         fprintf(stderr, "rtlab %s: %s is for %s only, not %s\n", cmd, name, whom, ap->name);
         return -1;
     }

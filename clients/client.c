@@ -18,36 +18,60 @@ static const char usage[] =
     "\n"
     "Subscribes to a topic and prints each message once, in order, as one JSON\n"
     "line on stdout. Errors, resets and a closing summary go to stderr.\n"
-    "APPROACH is short, long or sse (ws is not available yet).\n"
+    "APPROACH is short, long, sse or ws.\n"
     "\n"
     "  --url URL        server (default http://127.0.0.1:8001 for short, :8002\n"
-    "                   for long, :8003 for sse)\n"
-    "  --topic T        topic to follow (required)\n"
+    "                   for long, :8003 for sse, :8004 for ws); ws also takes\n"
+    "                   ws://host:port[/path] (path default /ws)\n"
+    "  --topic T        topic to follow (required); ws: repeat it to follow\n"
+    "                   several topics on one connection\n"
     "  --interval S     short: seconds from an answer to the next request,\n"
     "                   fractions allowed (default 1)\n"
     "  --timeout S      long: whole seconds the server may hold a poll, 1 to 120\n"
     "                   (default 30); a poll fails after S + 10 s\n"
     "  --heartbeat S    sse: the server's heartbeat interval (default 15); a\n"
     "                   stream silent for 2.5 times this is dropped and reopened\n"
-    "                   (0: never)\n"
-    "  --since N        deliver messages after id N (default 0: all the server has)\n"
+    "                   (0: never). ws: send a ping every S seconds (default 30)\n"
+    "                   and reconnect when nothing came for 2.5 times S\n"
+    "  --since N        deliver messages after id N (default 0: all the server\n"
+    "                   has; ws: default live only)\n"
     "  --count N        stop after N messages\n"
     "  --duration S     stop after S seconds\n"
+    "  --no-deflate     ws: do not offer permessage-deflate compression\n"
+    "  --max-message B  ws: largest message accepted, in bytes, after inflating\n"
+    "                   (default 1048576); a larger one fails the connection (1009)\n"
+    "  --chat           ws: publish each stdin line to the first topic as\n"
+    "                   {\"from\":NAME,\"text\":LINE}, say NAME is typing while a\n"
+    "                   line is under way, show others typing on stderr; at the\n"
+    "                   end of stdin close the connection and exit\n"
+    "  --name N         ws --chat: the name to chat as (default $USER)\n"
     "  --help           this text\n"
     "\n"
     "Failed requests are retried with exponential backoff (1 s doubling to 30 s,\n"
     "full jitter). sse reconnects after the server's retry time (3 s until it\n"
     "sends one) plus a random 0 to 1 s, that window doubling (up to 30 s) while\n"
     "attempts keep failing, and resumes with Last-Event-ID: the last id it\n"
-    "delivered. Exit status: 0, or 1 when not one request succeeded.\n";
+    "delivered. ws reconnects after a random 0 to 1 s, doubling the same way,\n"
+    "and subscribes each topic again with since = the last id delivered on it.\n"
+    "Exit status: 0, or 1 when not one request succeeded.\n";
+
+/* Topics one ws client follows at most (each is a subscribe frame). */
+#define CLIENT_MAX_TOPICS 64
 
 struct client_opts {
     const char *url;
     const char *topic;
+    const char *topics[CLIENT_MAX_TOPICS]; /* topics[0] == topic */
+    size_t num_topics;
     struct rt_cli_knobs knobs; /* --interval, --timeout, --heartbeat */
     uint64_t since;
+    bool since_given;
     uint64_t count;       /* 0: no limit */
     uint64_t duration_ms; /* 0: no limit */
+    bool no_deflate;      /* ws */
+    uint64_t max_message; /* ws; 0: the default */
+    bool chat;            /* ws */
+    const char *name;     /* ws --chat */
 };
 
 struct client_run {
@@ -59,10 +83,33 @@ struct client_run {
     struct rt_sub_stats stats;
     uv_signal_t sigint, sigterm;
     uv_timer_t deadline;
+    struct rt_chat *chat; /* --chat: stdin */
     bool stopping;
 };
 
 /* ---- Options ----------------------------------------------------------- */
+
+/* Takes one of the options only ws has. Returns 0, or -1 after printing. */
+static int ws_option(const struct rt_approach *ap, int ch, const char *arg, struct client_opts *o)
+{
+    const char *name = ch == 'D'   ? "--no-deflate"
+                       : ch == 'm' ? "--max-message"
+                       : ch == 'C' ? "--chat"
+                                   : "--name";
+    if (strcmp(ap->name, "ws") != 0) {
+        fprintf(stderr, "rtlab client: %s is for ws only, not %s\n", name, ap->name);
+        return -1;
+    }
+    if (ch == 'D')
+        o->no_deflate = true;
+    else if (ch == 'C')
+        o->chat = true;
+    else if (ch == 'N')
+        o->name = arg;
+    else /* 64 bytes: the smallest useful; 1 GiB: what zlib's counters take */
+        return rt_cli_count("client", name, arg, 64, 1u << 30, &o->max_message);
+    return 0;
+}
 
 /* Fills o from argv (argv[1] is the approach ap). Returns -1 after
  * printing an error, 0 to run, 1 when --help was printed. */
@@ -75,11 +122,15 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
         {"since", required_argument, NULL, 's'},
         {"count", required_argument, NULL, 'c'},
         {"duration", required_argument, NULL, 'd'},
+        {"no-deflate", no_argument, NULL, 'D'},
+        {"max-message", required_argument, NULL, 'm'},
+        {"chat", no_argument, NULL, 'C'},
+        {"name", required_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     *o = (struct client_opts){.url = ap->default_url};
-    rt_cli_knobs_init(&o->knobs);
+    rt_cli_knobs_init(&o->knobs, ap);
     int ch, bad = 0;
     optind = 0; /* glibc: start afresh (tests run commands more than once) */
     opterr = 0;
@@ -91,7 +142,12 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
             o->url = optarg;
             break;
         case 't':
-            o->topic = optarg;
+            if (o->num_topics == CLIENT_MAX_TOPICS) {
+                fprintf(stderr, "rtlab client: at most %d topics\n", CLIENT_MAX_TOPICS);
+                return -1;
+            }
+            o->topics[o->num_topics++] = optarg;
+            bad |= rt_cli_name("client", "--topic", optarg);
             break;
         case 'i':
         case 'T':
@@ -100,12 +156,19 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
             break;
         case 's':
             bad |= rt_cli_count("client", "--since", optarg, 0, UINT64_MAX, &o->since);
+            o->since_given = true;
             break;
         case 'c':
             bad |= rt_cli_count("client", "--count", optarg, 1, UINT64_MAX, &o->count);
             break;
         case 'd':
             bad |= rt_cli_seconds("client", "--duration", optarg, &o->duration_ms);
+            break;
+        case 'D':
+        case 'm':
+        case 'C':
+        case 'N':
+            bad |= ws_option(ap, ch, optarg, o);
             break;
         case 'h':
             fputs(usage, stdout);
@@ -121,11 +184,22 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
         fprintf(stderr, "rtlab client: unexpected argument '%s'\n", argv[1 + optind]);
         return -1;
     }
-    if (o->topic == NULL) {
+    if (o->num_topics == 0) {
         fprintf(stderr, "rtlab client: --topic is required (see rtlab client --help)\n");
         return -1;
     }
-    return rt_cli_name("client", "--topic", o->topic);
+    o->topic = o->topics[0];
+    if (o->num_topics > 1 && strcmp(ap->name, "ws") != 0) {
+        fprintf(stderr, "rtlab client: one --topic only for %s (ws follows several)\n", ap->name);
+        return -1;
+    }
+    if (o->name && !o->chat) {
+        fprintf(stderr, "rtlab client: --name is for --chat\n");
+        return -1;
+    }
+    if (o->chat && o->name == NULL)
+        o->name = getenv("USER") && *getenv("USER") ? getenv("USER") : "anonymous";
+    return 0;
 }
 
 /* ---- Running ----------------------------------------------------------- */
@@ -142,6 +216,7 @@ static void stop(struct client_run *run)
         return;
     run->stopping = true;
     run->approach->close(run->sub, on_sub_closed);
+    rt_chat_stop(run->chat);
     uv_close((uv_handle_t *)&run->sigint, NULL);
     uv_close((uv_handle_t *)&run->sigterm, NULL);
     uv_close((uv_handle_t *)&run->deadline, NULL);
@@ -156,6 +231,21 @@ static void on_signal(uv_signal_t *h, int signum)
 static void on_deadline(uv_timer_t *t)
 {
     stop(t->data);
+}
+
+/* --chat: stdin has ended. What it said is sent, then the connection
+ * closes (Close 1000) and the loop runs dry. */
+static void on_chat_eof(void *arg)
+{
+    struct client_run *run = arg;
+    if (run->stopping)
+        return;
+    run->stopping = true;
+    rt_ws_sub_close_when_sent(run->sub, on_sub_closed);
+    rt_chat_stop(run->chat);
+    uv_close((uv_handle_t *)&run->sigint, NULL);
+    uv_close((uv_handle_t *)&run->sigterm, NULL);
+    uv_close((uv_handle_t *)&run->deadline, NULL);
 }
 
 static void on_message(void *arg, const struct rt_sub_msg *m)
@@ -202,6 +292,11 @@ static int start(struct client_run *run)
         .interval_ms = run->opts.knobs.interval_ms,
         .hold_ms = run->opts.knobs.hold_ms,
         .heartbeat_ms = run->opts.knobs.heartbeat_ms,
+        .topics = run->opts.topics,
+        .num_topics = run->opts.num_topics,
+        .live = !run->opts.since_given,
+        .no_deflate = run->opts.no_deflate,
+        .max_message = run->opts.max_message,
         .seed = rt_now_us() ^ ((uint64_t)getpid() << 32),
         .verbose = true,
         .stats = &run->stats,
@@ -226,6 +321,14 @@ static int start(struct client_run *run)
     if (r < 0)
         return r;
     run->approach->start(run->sub, 0);
+    if (run->opts.chat) {
+        run->chat =
+            rt_chat_start(&run->loop, run->sub, run->opts.topic, run->opts.name, on_chat_eof, run);
+        if (run->chat == NULL) {
+            stop(run);
+            return UV_EINVAL;
+        }
+    }
     return 0;
 }
 
@@ -250,9 +353,9 @@ int rt_cmd_client(int argc, char **argv)
     int p = parse_options(argc, argv, approach, &run->opts);
     if (p != 0) {
         code = p > 0 ? RT_EXIT_OK : RT_EXIT_USAGE;
-    } else if (rt_endpoint_init(&run->ep, run->opts.url) != 0) {
-        fprintf(stderr, "rtlab client: cannot use URL '%s' (want http://host[:port])\n",
-                run->opts.url);
+    } else if (rt_approach_endpoint(approach, &run->ep, run->opts.url) != 0) {
+        fprintf(stderr, "rtlab client: cannot use URL '%s' (want http://host[:port]%s)\n",
+                run->opts.url, approach->endpoint_init ? " or ws://host[:port][/path]" : "");
     } else {
         rt_cli_prepare();
         run->approach = approach;

@@ -92,6 +92,31 @@ int rt_endpoint_init(struct rt_endpoint *ep, const char *url)
     return 0;
 }
 
+int rt_endpoint_init_ws(struct rt_endpoint *ep, const char *url)
+{
+    struct rt_url u;
+    if (rt_url_parse(&u, url) != 0 || strchr(u.path, '?'))
+        return RT_EBADURL;
+    if (strcmp(u.scheme, "ws") != 0) {
+        int r = rt_endpoint_init(ep, url);
+        if (r == 0)
+            snprintf(ep->ws_path, sizeof ep->ws_path, "%s/ws", ep->prefix);
+        return r;
+    }
+    /* ws://host:port/a/b: the WebSocket at /a/b, HTTP under /a. The same
+     * host and port as an http:// URL, so rt_endpoint_init() fills the rest. */
+    char http[sizeof u.host + sizeof u.path + 32];
+    const char *slash = strrchr(u.path, '/'); /* u.path starts with '/' */
+    int parent = slash ? (int)(slash - u.path) : 0;
+    bool v6 = strchr(u.host, ':') != NULL;
+    snprintf(http, sizeof http, v6 ? "http://[%s]:%u%.*s" : "http://%s:%u%.*s", u.host,
+             (unsigned)u.port, parent, u.path);
+    int r = rt_endpoint_init(ep, http);
+    if (r == 0)
+        snprintf(ep->ws_path, sizeof ep->ws_path, "%s", strcmp(u.path, "/") ? u.path : "/ws");
+    return r;
+}
+
 /* ---- Life cycle -------------------------------------------------------- */
 
 int rt_hclient_init(uv_loop_t *loop, struct rt_hclient *c, struct rt_endpoint *ep)
@@ -168,7 +193,7 @@ static void finish(struct rt_hclient *c, int err, const struct rt_hanswer *ans, 
     if (cb == NULL)
         return;
     c->cb = NULL;
-    c->stream = c->streaming = false;
+    c->stream = c->streaming = c->upgrade = false;
     uv_timer_stop(&c->timer);
     c->addr_left = 0;
     if (!keep)
@@ -462,6 +487,8 @@ static int start_request(struct rt_hclient *c, const char *method, const char *t
 {
     if (c->cb != NULL)
         return UV_EBUSY;
+    if (!stream)
+        c->upgrade = false;
     if (c->closing || strpbrk(target, "\r\n") || strpbrk(method, " \r\n") ||
         (content_type && strpbrk(content_type, "\r\n")) || !headers_ok(extra) ||
         body_len > UINT32_MAX)
@@ -507,10 +534,77 @@ int rt_hclient_stream(struct rt_hclient *c, const char *target, const char *head
 {
     if (c->cb != NULL)
         return UV_EBUSY;
+    c->upgrade = false;
     c->on_head = on_head;
     c->on_data = on_data;
     c->idle_ms = idle_ms;
     return start_request(c, "GET", target, NULL, headers, NULL, 0, timeout_ms, on_end, true);
+}
+
+int rt_hclient_upgrade(struct rt_hclient *c, const char *target, const char *headers,
+                       uint64_t timeout_ms, uint64_t idle_ms, rt_hclient_head_cb on_head,
+                       rt_hclient_data_cb on_data, rt_hclient_cb on_end)
+{
+    if (c->cb != NULL)
+        return UV_EBUSY;
+    c->upgrade = true;
+    c->on_head = on_head;
+    c->on_data = on_data;
+    c->idle_ms = idle_ms;
+    int r = start_request(c, "GET", target, NULL, headers, NULL, 0, timeout_ms, on_end, true);
+    if (r < 0)
+        c->upgrade = false;
+    return r;
+}
+
+/* ---- Sending on an upgraded connection --------------------------------- */
+
+/* One write of rt_hclient_send(): the request and the bytes in one block,
+ * freed in the write callback. */
+struct send_req {
+    uv_write_t req;
+    char data[];
+};
+
+void *rt_hclient_send_alloc(size_t len)
+{
+    struct send_req *r = malloc(sizeof *r + len);
+    return r ? r->data : NULL;
+}
+
+void rt_hclient_send_free(void *buf)
+{
+    if (buf)
+        free((char *)buf - offsetof(struct send_req, data));
+}
+
+static void on_send_written(uv_write_t *req, int status)
+{
+    struct rt_hclient *c = req->data;
+    free(req); /* req is the start of its struct send_req */
+    /* UV_ECANCELED: the connection is closing, and its end is reported already. */
+    if (status < 0 && status != UV_ECANCELED && c->cb != NULL && c->streaming)
+        finish(c, status, NULL, false);
+}
+
+int rt_hclient_send(struct rt_hclient *c, void *buf, size_t len, size_t max_queued)
+{
+    struct send_req *r = (struct send_req *)((char *)buf - offsetof(struct send_req, data));
+    if (c->cb == NULL || !c->streaming || !c->upgrade || c->state != CONN_OPEN) {
+        free(r);
+        return UV_ENOTCONN;
+    }
+    if (len > UINT32_MAX ||
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + len > max_queued) {
+        free(r);
+        return UV_ENOBUFS;
+    }
+    uv_buf_t b = uv_buf_init(r->data, (unsigned)len);
+    r->req.data = c;
+    int e = uv_write(&r->req, (uv_stream_t *)&c->tcp, &b, 1, on_send_written);
+    if (e < 0)
+        free(r);
+    return e;
 }
 
 void rt_hclient_abort(struct rt_hclient *c, int err)
@@ -532,9 +626,11 @@ void rt_hclient_close(struct rt_hclient *c, rt_hclient_close_cb close_cb)
 /* ---- Reading the answer ------------------------------------------------ */
 
 /* True when the answer whose head we have is to be streamed: a 200 with a
- * body (a chunked one is refused in frame()). */
+ * body (a chunked one is refused in frame()), or for an upgrade a 101. */
 static bool streams(const struct rt_hclient *c)
 {
+    if (c->upgrade)
+        return c->status == 101;
     return c->stream && c->status == 200 && !c->head_method;
 }
 
@@ -545,7 +641,9 @@ static int take_head(struct rt_hclient *c, const struct rt_http_response *resp)
     c->status = resp->status;
     c->head_len = resp->head_len;
     c->keep_alive = resp->keep_alive;
-    if (rt_http_response_bodyless(c->head_method ? "HEAD" : "GET", resp->status)) {
+    if (streams(c) && c->upgrade) {
+        c->framing = FRAME_CLOSE; /* the new protocol's bytes, until the end */
+    } else if (rt_http_response_bodyless(c->head_method ? "HEAD" : "GET", resp->status)) {
         c->framing = FRAME_NONE;
     } else if (resp->chunked) {
         c->framing = FRAME_CHUNKED;

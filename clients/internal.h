@@ -4,7 +4,7 @@
  * command-line helpers of the three commands.
  *
  * The commands are written once, against struct rt_approach; an approach
- * (short_poll.c, long_poll.c, sse.c; WebSocket later) is one table entry.
+ * (short_poll.c, long_poll.c, sse.c, ws.c) is one table entry.
  * `rtlab client X` runs one subscriber and prints what it receives;
  * `rtlab load X` runs thousands of the same subscribers and counts.
  */
@@ -118,11 +118,19 @@ struct rt_sub_config {
     uint64_t margin_ms;     /* long polling: a poll fails after hold + this
                                (0: RT_CLIENT_REQUEST_TIMEOUT_MS) */
     uint64_t heartbeat_ms;  /* SSE: the server's heartbeat interval; the watchdog
-                               waits 2.5 times this (0: no watchdog) */
+                               waits 2.5 times this (0: no watchdog). WebSockets:
+                               our ping interval, the same watchdog */
     enum rt_peer peer;      /* whose server: how messages and positions look */
     enum rt_clock clock;    /* where a message's ts is read (RT_PEER_NCHAN: publisher) */
     uint64_t seed;          /* for backoff jitter */
-    bool verbose;           /* print errors and resets to stderr */
+    /* WebSockets only (ws.c): */
+    const char *const *topics; /* every topic to follow on the one connection;
+                                  NULL: just topic (topics[0] is topic) */
+    size_t num_topics;
+    bool live;            /* no position yet: subscribe live only (no since) */
+    bool no_deflate;      /* do not offer permessage-deflate */
+    uint64_t max_message; /* largest message accepted (0: RT_WS_MAX_MESSAGE) */
+    bool verbose;         /* print errors and resets to stderr */
     struct rt_sub_stats *stats;
     /* Called for each message delivered (NULL: only count). It may close
      * the subscriber. */
@@ -134,7 +142,7 @@ struct rt_sub_config {
 enum {
     RT_OPT_INTERVAL = 1,  /* --interval: short polling */
     RT_OPT_TIMEOUT = 2,   /* --timeout: long polling */
-    RT_OPT_HEARTBEAT = 4, /* --heartbeat: SSE */
+    RT_OPT_HEARTBEAT = 4, /* --heartbeat: SSE, WebSockets */
 };
 
 /*
@@ -152,6 +160,9 @@ struct rt_approach {
     bool holds;              /* each subscriber keeps a request or stream open */
     bool streams;            /* one request carries many messages (no empty answers) */
     size_t sub_size;
+    uint64_t heartbeat_ms; /* --heartbeat's default (RT_OPT_HEARTBEAT only) */
+    /* Reads --url (NULL: rt_endpoint_init(), http:// only). */
+    int (*endpoint_init)(struct rt_endpoint *ep, const char *url);
     int (*init)(uv_loop_t *loop, void *sub, const struct rt_sub_config *cfg);
     void (*start)(void *sub, uint64_t delay_ms);
     void (*close)(void *sub, void (*cb)(void *sub));
@@ -160,6 +171,10 @@ struct rt_approach {
 extern const struct rt_approach rt_short_approach; /* short_poll.c */
 extern const struct rt_approach rt_long_approach;  /* long_poll.c */
 extern const struct rt_approach rt_sse_approach;   /* sse.c */
+extern const struct rt_approach rt_ws_approach;    /* ws.c */
+
+/* Reads --url for approach ap: its endpoint_init, or rt_endpoint_init(). */
+int rt_approach_endpoint(const struct rt_approach *ap, struct rt_endpoint *ep, const char *url);
 
 /* ---- What every subscriber does (sub.c) -------------------------------- */
 
@@ -236,6 +251,71 @@ struct rt_poll_sub {
 int rt_poll_init(uv_loop_t *loop, struct rt_poll_sub *s, const struct rt_sub_config *cfg,
                  uint64_t hold_ms);
 void rt_poll_start(void *sub, uint64_t delay_ms);
+
+/* ---- The WebSocket subscriber's extras (ws.c) --------------------------- */
+
+/* The WebSocket client's heartbeat: it pings the server this often, and a
+ * connection silent for RT_SSE_WATCHDOG_FACTOR times this is dropped. 30 s,
+ * the server's own ping interval: well inside the idle limits of proxies
+ * and NAT tables (often 60 s or more). (Belongs in rt_limits.h, beside the
+ * server's; it is here until proto/ is next changed.) */
+#define RT_WS_CLIENT_HEARTBEAT_MS 30000
+
+/* Bytes a WebSocket client lets wait for the kernel before it takes the
+ * server for stuck and drops the connection: a few largest messages. */
+#define RT_WS_CLIENT_SEND_QUEUE (4 * RT_WS_MAX_MESSAGE)
+
+/* Text messages (chat lines) kept while there is no connection, to send
+ * once there is one; more is refused. */
+#define RT_WS_CLIENT_PENDING_MAX (1024 * 1024)
+
+/*
+ * Sends one text frame (a JSON object of the protocol) on a WebSocket
+ * subscriber's connection. With no open connection it is kept (up to
+ * RT_WS_CLIENT_PENDING_MAX bytes) and sent after the subscribes of the next
+ * one when keep is true, else dropped. Returns 0, UV_ENOTCONN (dropped),
+ * UV_ENOBUFS (the pending limit) or UV_ENOMEM.
+ */
+int rt_ws_sub_send(void *sub, const char *text, size_t len, bool keep);
+
+/* Closes the subscriber once what rt_ws_sub_send() kept has been sent (at
+ * once when nothing is kept and a connection is open, else after the next
+ * handshake), with the close handshake; cb as for the approach's close. */
+void rt_ws_sub_close_when_sent(void *sub, void (*cb)(void *sub));
+
+/* ---- Chat (chat.c): stdin lines published over a WebSocket ------------- */
+
+/*
+ * Writes {"type":"publish","topic":T,"data":{"from":NAME,"text":TEXT}} (or,
+ * with text NULL, {"type":"signal","topic":T,"data":{"typing":NAME}}) into
+ * out[0..cap). name and text are any bytes: they are JSON-escaped, and
+ * bytes that are not UTF-8 become U+FFFD. Returns the length, or -1 when
+ * cap is too small.
+ */
+int rt_chat_json(char *out, size_t cap, const char *topic, const char *name, const char *text,
+                 size_t text_len);
+
+/* Writes the JSON string literal (quotes included) of s[0..len) into
+ * out[0..cap): '"', '\\' and control characters escaped, invalid UTF-8
+ * replaced by U+FFFD. Returns the length, or -1 when cap is too small
+ * (6 * len + 2 always suffices). */
+int rt_json_quote(char *out, size_t cap, const char *s, size_t len);
+
+struct rt_chat;
+
+/* Starts reading stdin on loop: each line is published to topic on the
+ * WebSocket subscriber sub as name; a partial line sends a typing signal
+ * (at most one per RT_CHAT_TYPING_MS). At EOF, on_eof(arg) runs. Returns
+ * NULL after printing why it cannot. */
+struct rt_chat *rt_chat_start(uv_loop_t *loop, void *sub, const char *topic, const char *name,
+                              void (*on_eof)(void *arg), void *arg);
+
+/* Stops reading; frees the chat once its handle has closed. */
+void rt_chat_stop(struct rt_chat *chat);
+
+/* At most one typing signal per this long: often enough for "is typing..."
+ * to stay on while someone types, rare enough to cost nothing. */
+#define RT_CHAT_TYPING_MS 2000
 
 /* ---- Fan-out: when the last client has a message (fanout.c) ------------ */
 
@@ -314,8 +394,8 @@ struct rt_cli_knobs {
         "heartbeat", required_argument, NULL, 'b'                                                  \
     }
 
-/* Sets the defaults: 1 s, RT_LONG_POLL_DEFAULT_S, RT_SSE_HEARTBEAT_MS. */
-void rt_cli_knobs_init(struct rt_cli_knobs *k);
+/* Sets the defaults: 1 s, RT_LONG_POLL_DEFAULT_S, and ap's heartbeat. */
+void rt_cli_knobs_init(struct rt_cli_knobs *k, const struct rt_approach *ap);
 
 /* Takes option ch ('i', 'T' or 'b') and its value for approach ap, which
  * must be one that takes it. Returns 0, or -1 after printing why not. */

@@ -86,18 +86,22 @@ static const char usage[] =
     "\n"
     "Runs N subscribers and one publisher against a server from one process and\n"
     "reports requests, empty answers, connections, deliveries, delivery latency\n"
-    "and fan-out (when the last client had each message). APPROACH is short, long\n"
-    "or sse (ws is not available yet).\n"
+    "and fan-out (when the last client had each message). APPROACH is short, long,\n"
+    "sse or ws.\n"
     "\n"
     "  --url URL        server (default http://127.0.0.1:8001 for short, :8002\n"
-    "                   for long, :8003 for sse)\n"
+    "                   for long, :8003 for sse, :8004 for ws; ws also takes\n"
+    "                   ws://host:port[/path], publishing beside it over HTTP)\n"
     "  --clients N      subscribers, each with its own connection (default 100)\n"
     "  --interval S     short: seconds between an answer and the next request,\n"
     "                   fractions allowed (default 1)\n"
     "  --timeout S      long: whole seconds the server may hold a poll, 1 to 120\n"
     "                   (default 30)\n"
     "  --heartbeat S    sse: the server's heartbeat interval; streams silent for\n"
-    "                   2.5 times this are reopened (default 15; 0: never)\n"
+    "                   2.5 times this are reopened (default 15; 0: never).\n"
+    "                   ws: each client pings every S seconds (default 30) and\n"
+    "                   reconnects after 2.5 times S without a byte\n"
+    "  --no-deflate     ws: do not offer permessage-deflate compression\n"
     "  --duration S     seconds to run (default 10), then a drain of up to 2 s\n"
     "                   (short: plus one interval) for messages in flight\n"
     "  --rate R         messages published per second, fractions allowed\n"
@@ -114,7 +118,7 @@ static const char usage[] =
     "  --json           print the report as one JSON object\n"
     "  --help           this text\n"
     "\n"
-    "long and sse connect all clients first (10,000 a second), then run for\n"
+    "long, sse and ws connect all clients first (10,000 a second), then run for\n"
     "--duration. Progress goes to stderr each second; the report to stdout.\n"
     "Exit status: 0, 1 when the server cannot be reached at the start, 2 on a\n"
     "usage error.\n";
@@ -132,6 +136,7 @@ struct load_opts {
     enum rt_peer peer;
     enum rt_clock clock;
     bool json;
+    bool no_deflate; /* ws */
 };
 
 enum phase { PHASE_PROBE, PHASE_CONNECT, PHASE_RUN, PHASE_DRAIN, PHASE_STOP };
@@ -242,6 +247,7 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
         {"peer", required_argument, NULL, 'p'},
         {"clock", required_argument, NULL, 'c'},
         {"json", no_argument, NULL, 'j'},
+        {"no-deflate", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -250,7 +256,7 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
                             .duration_ms = 10000,
                             .rate = 1,
                             .seed = rt_now_us() ^ ((uint64_t)getpid() << 32)};
-    rt_cli_knobs_init(&o->knobs);
+    rt_cli_knobs_init(&o->knobs, ap);
     int ch, bad = 0;
     bool clock_set = false;
     optind = 0; /* glibc: start afresh */
@@ -289,6 +295,13 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
             break;
         case 'j':
             o->json = true;
+            break;
+        case 'D':
+            if (strcmp(ap->name, "ws") != 0) {
+                fprintf(stderr, "rtlab load: --no-deflate is for ws only, not %s\n", ap->name);
+                return -1;
+            }
+            o->no_deflate = true;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -679,6 +692,7 @@ static int start_sub(struct load_run *run, uint64_t i, uint64_t delay_ms)
         .heartbeat_ms = run->opts.knobs.heartbeat_ms,
         .peer = run->opts.peer,
         .clock = run->opts.clock,
+        .no_deflate = run->opts.no_deflate,
         .seed = rt_rng_next(&run->rng),
         .stats = &run->stats,
         .on_message = on_message,
@@ -823,6 +837,8 @@ static void probe_stream(struct load_run *run)
     struct rt_sub_config cfg = {
         .ep = &run->ep,
         .topic = run->topic,
+        .heartbeat_ms = run->opts.knobs.heartbeat_ms,
+        .no_deflate = run->opts.no_deflate,
         .seed = rt_rng_next(&run->rng),
         .verbose = true, /* its first error is the reason we give up */
         .stats = &run->probe_stats,
@@ -966,9 +982,9 @@ int rt_cmd_load(int argc, char **argv)
     int p = parse_options(argc, argv, approach, &run->opts);
     if (p != 0) {
         code = p > 0 ? RT_EXIT_OK : RT_EXIT_USAGE;
-    } else if (rt_endpoint_init(&run->ep, run->opts.url) != 0) {
-        fprintf(stderr, "rtlab load: cannot use URL '%s' (want http://host[:port])\n",
-                run->opts.url);
+    } else if (rt_approach_endpoint(approach, &run->ep, run->opts.url) != 0) {
+        fprintf(stderr, "rtlab load: cannot use URL '%s' (want http://host[:port]%s)\n",
+                run->opts.url, approach->endpoint_init ? " or ws://host[:port][/path]" : "");
     } else if ((run->subs = calloc(run->opts.clients, approach->sub_size)) == NULL ||
                (run->probe_storage = calloc(1, approach->sub_size)) == NULL) {
         fprintf(stderr, "rtlab load: out of memory for %" PRIu64 " clients\n", run->opts.clients);

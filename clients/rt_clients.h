@@ -85,6 +85,7 @@ struct rt_endpoint {
     uint16_t port;
     char host_header[272]; /* the Host header value: host[:port] */
     char prefix[1024];     /* URL path without its trailing '/': "" or "/api" */
+    char ws_path[1040];    /* WebSocket path: prefix + "/ws", or a ws:// URL's path */
     struct sockaddr_storage addrs[RT_ENDPOINT_MAX_ADDRS];
     int num_addrs; /* 0: not resolved yet */
     int preferred; /* index of the address that connected last */
@@ -93,6 +94,13 @@ struct rt_endpoint {
 /* Fills ep from "http://host[:port][/prefix]". Returns 0 or RT_EBADURL
  * (also for ws:// URLs, and URLs with a query). Resolves nothing yet. */
 int rt_endpoint_init(struct rt_endpoint *ep, const char *url);
+
+/* The same for a WebSocket client, which also takes "ws://host[:port][/path]":
+ * the WebSocket is at path ("/ws" when there is none) and HTTP requests
+ * (the load generator's publishes) go under the path's parent ("ws://h/api/ws"
+ * publishes to http://h/api/publish). An http:// URL is read as by
+ * rt_endpoint_init(), with the WebSocket at prefix + "/ws". */
+int rt_endpoint_init_ws(struct rt_endpoint *ep, const char *url);
 
 /* ---- An HTTP/1.1 client connection ------------------------------------- */
 
@@ -214,6 +222,41 @@ int rt_hclient_stream(struct rt_hclient *c, const char *target, const char *head
                       uint64_t timeout_ms, uint64_t idle_ms, rt_hclient_head_cb on_head,
                       rt_hclient_data_cb on_data, rt_hclient_cb on_end);
 
+/* ---- Upgrading the connection (WebSockets) ----------------------------- */
+
+/*
+ * rt_hclient_upgrade() is rt_hclient_stream() for a protocol switch: it
+ * sends the GET with headers (the caller's Upgrade, Connection and
+ * Sec-WebSocket-* lines), and the answer that is handed over is a
+ * 101 Switching Protocols: on_head(c, ans) with its head, then on_data with
+ * every byte that follows, in the new protocol, until the connection ends
+ * (on_end with UV_EOF, UV_ETIMEDOUT from the idle watchdog, or what
+ * rt_hclient_abort() was given). Any other answer is read whole and given
+ * to on_end(c, 0, ans), as by rt_hclient_request(). Deadline, watchdog and
+ * memory as for rt_hclient_stream().
+ *
+ * Once on_head has run, rt_hclient_send() writes on the connection.
+ */
+int rt_hclient_upgrade(struct rt_hclient *c, const char *target, const char *headers,
+                       uint64_t timeout_ms, uint64_t idle_ms, rt_hclient_head_cb on_head,
+                       rt_hclient_data_cb on_data, rt_hclient_cb on_end);
+
+/* A buffer of len bytes for rt_hclient_send() (NULL when out of memory).
+ * The caller fills it and gives it to rt_hclient_send(), which frees it;
+ * one that is not sent after all goes to rt_hclient_send_free(). */
+void *rt_hclient_send_alloc(size_t len);
+void rt_hclient_send_free(void *buf);
+
+/*
+ * Writes buf[0..len) (from rt_hclient_send_alloc(), which it takes over in
+ * every case) on an upgraded connection, after whatever was sent before.
+ * Returns 0; UV_ENOTCONN when no upgraded connection is open; UV_ENOBUFS
+ * when more than max_queued bytes would be waiting for the kernel (a peer
+ * that does not read: the caller decides what to do); or a libuv error. A
+ * write that fails later ends the connection: on_end runs with its error.
+ */
+int rt_hclient_send(struct rt_hclient *c, void *buf, size_t len, size_t max_queued);
+
 /* Ends the request or stream in flight now: its callback runs with err
  * (negative) and the connection is closed. Nothing happens when no request
  * is in flight. After this, the piece on_data was reading is gone. */
@@ -271,8 +314,9 @@ struct rt_hclient {
     size_t body_len;
     bool has_body;
 
-    /* Streaming (rt_hclient_stream()). */
+    /* Streaming (rt_hclient_stream(), rt_hclient_upgrade()). */
     bool stream;     /* the request in flight wants a 200 answer streamed */
+    bool upgrade;    /* ... or rather a 101 answer (rt_hclient_upgrade()) */
     bool streaming;  /* its head is in: body bytes go to on_data */
     uint32_t serial; /* counts requests: a callback that began another is noticed */
     uint64_t idle_ms;

@@ -396,6 +396,7 @@ const struct rt_approach rt_sse_approach = {
     .holds = true,
     .streams = true,
     .sub_size = sizeof(struct sse_sub),
+    .heartbeat_ms = RT_SSE_HEARTBEAT_MS,
     .init = sse_init,
     .start = sse_start,
     .close = rt_sub_base_close, /* on_end() frees the tail */

@@ -306,6 +306,44 @@ bool rt_json_valid(const char *data, size_t len)
     }
 }
 
+/* The same walk as rt_json_valid(), watching the top-level members: a key
+ * at depth 1 that equals key arms the match, and the value after it runs
+ * from its first token to the moment the walk is back at depth 1. */
+int rt_json_get(const char *data, size_t len, const char *key, const char **val, size_t *val_len)
+{
+    const unsigned char *p = (const unsigned char *)data, *end = p + len, *v = NULL;
+    size_t klen = strlen(key);
+    struct json_stack stack = {0};
+    enum json_want want = VALUE;
+    bool match = false, in_value = false;
+    int found = 0;
+    if (data == NULL || (p = skip_ws(p, end)) == end || *p != '{')
+        return RT_EBADJSON;
+    for (;;) {
+        p = skip_ws(p, end);
+        if (want == AFTER_VALUE && stack.depth == 0)
+            return p == end ? found : RT_EBADJSON;
+        if (p == end)
+            return RT_EBADJSON;
+        const unsigned char *tok = p;
+        bool top = stack.depth == 1;
+        enum json_want was = want;
+        want = step(&stack, want, &p, end);
+        if (want == BAD)
+            return RT_EBADJSON;
+        if (top && want == COLON)
+            match = (size_t)(p - tok) == klen + 2 && memcmp(tok + 1, key, klen) == 0;
+        else if (top && was == VALUE && match)
+            v = tok, in_value = true, match = false;
+        if (in_value && stack.depth == 1 && want == AFTER_VALUE) {
+            *val = (const char *)v; /* the last one wins, as in JSON.parse() */
+            *val_len = (size_t)(p - v);
+            in_value = false;
+            found = 1;
+        }
+    }
+}
+
 /* ---- The message object ------------------------------------------------- */
 
 #define LIT_LEN(lit) (sizeof(lit) - 1)

@@ -140,8 +140,7 @@
  * close code 1009. 1 MiB matches RT_HTTP_MAX_BODY: a message a client sends
  * over a WebSocket is the same kind of thing it could publish with a POST.
  * With permessage-deflate this bounds the compressed size; the inflater must
- * bound the inflated size itself. Users may want to change it: the WebSocket
- * server should take it as --max-message (that server is not written yet). */
+ * bound the inflated size itself. The WebSocket server takes --max-message. */
 #define RT_WS_MAX_MESSAGE (1024 * 1024)
 
 /* After sending a Close frame, wait this long for the peer's Close (and, on
@@ -149,5 +148,23 @@
  * before closing the socket anyway: a peer that never answers must not hold
  * the connection. 5 s is several round trips even on a slow mobile link. */
 #define RT_WS_CLOSE_TIMEOUT_MS 5000
+
+/* A WebSocket server pings every connection this often (--heartbeat) and
+ * drops one whose pong has not come back by the next ping: a dead link is
+ * found within two intervals. 30 s stays under the idle timeouts of common
+ * proxies and load balancers (60 s and up) without waking a phone's radio
+ * more than twice a minute. */
+#define RT_WS_HEARTBEAT_MS 30000
+
+/* Outgoing WebSocket messages shorter than this are sent uncompressed:
+ * deflate saves nothing on a few dozen bytes (a pong, an error) and the
+ * receiver still pays for an inflate. */
+#define RT_WS_COMPRESS_MIN 64
+
+/* Topics one WebSocket connection may subscribe to at once. */
+#define RT_WS_MAX_SUBS 64
+
+/* Origins a WebSocket server can be told to allow (--allow-origin). */
+#define RT_MAX_ORIGINS 16
 
 #endif

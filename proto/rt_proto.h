@@ -216,6 +216,16 @@ bool rt_name_valid(const char *name, size_t len);
  */
 bool rt_json_valid(const char *data, size_t len);
 
+/*
+ * Finds the member called key in the JSON object data[0..len) (top level
+ * only) and points *val / *val_len at its value's text, exactly as written.
+ * Keys are compared as written between the quotes, so a key spelled with
+ * escapes does not match. With duplicate keys the last one wins, as in
+ * JSON.parse(). Returns 1 (found), 0 (absent), or RT_EBADJSON when data is
+ * not one valid JSON object (rt_json_valid() rules).
+ */
+int rt_json_get(const char *data, size_t len, const char *key, const char **val, size_t *val_len);
+
 struct rt_msg_view {
     uint64_t id;
     const char *topic; /* NUL-terminated, rt_name_valid() */

@@ -26,6 +26,7 @@ uint16_t rt_ws_close_code_for(int err)
     case RT_EWSPROTO:
         return 1002;
     case RT_EWSUTF8:
+    case RT_EWSDEFLATE: /* compressed data that does not inflate: bad payload */
         return 1007;
     case RT_EWSTOOBIG:
         return 1009;

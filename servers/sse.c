@@ -288,7 +288,8 @@ static int start(struct rt_server *srv)
     if (ss == NULL)
         return UV_ENOMEM;
     ss->srv = srv;
-    uint64_t every = srv->ctx->opts.heartbeat_ms;
+    uint64_t every =
+        srv->ctx->opts.heartbeat_ms ? srv->ctx->opts.heartbeat_ms : RT_SSE_HEARTBEAT_MS;
     uv_timer_init(srv->ctx->loop, &ss->heartbeat);
     ss->heartbeat.data = ss;
     uv_timer_start(&ss->heartbeat, on_heartbeat, every, every);

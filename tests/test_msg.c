@@ -12,6 +12,7 @@
 // clang-format on
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "rt_proto.h"
@@ -525,6 +526,48 @@ static void test_json_whitespace(void **state)
 
 /* Writes m into buffers of every size up to the need: all too small ones
  * must say RT_ENOSPACE, and the exact one must give want. */
+/* Looks key up in json; expects want (NULL: absent) as the value's text. */
+static void member_is(const char *json, const char *key, const char *want)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    int r = rt_json_get(json, strlen(json), key, &v, &n);
+    if (want == NULL) {
+        assert_int_equal(r, 0);
+        return;
+    }
+    assert_int_equal(r, 1);
+    char got[256];
+    snprintf(got, sizeof(got), "%.*s", (int)n, v);
+    assert_string_equal(got, want);
+}
+
+static void test_json_member(void **state)
+{
+    (void)state;
+    const char *o =
+        " {\"type\":\"publish\", \"topic\" : \"t\",\"data\":{\"type\":[1,{\"a\":\"}\"}]},"
+        "\"n\":-1.5e3 ,\"s\":\"a\\\"b\",\"z\":null} ";
+    member_is(o, "type", "\"publish\""); /* the top level, not data's nested type */
+    member_is(o, "topic", "\"t\"");
+    member_is(o, "data", "{\"type\":[1,{\"a\":\"}\"}]}");
+    member_is(o, "n", "-1.5e3");
+    member_is(o, "s", "\"a\\\"b\"");
+    member_is(o, "z", "null");
+    member_is(o, "a", NULL); /* only nested */
+    member_is(o, "typ", NULL);
+    member_is("{}", "type", NULL);
+    member_is("{\"k\":1,\"k\":[2]}", "k", "[2]");  /* the last duplicate, like JSON.parse */
+    member_is("{\"\\u0074ype\":1}", "type", NULL); /* escaped keys are not decoded */
+    const char *bad[] = {"",          "[]",    "\"s\"",      "{\"a\":1", "{\"a\":1}x",
+                         "{\"a\" 1}", "{a:1}", "{\"a\":01}", "  ",       "{\"a\":1,}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *v;
+        size_t n;
+        assert_int_equal(rt_json_get(bad[i], strlen(bad[i]), "a", &v, &n), RT_EBADJSON);
+    }
+}
+
 static void msg_out(const struct rt_msg_view *m, const char *want)
 {
     size_t len = strlen(want);
@@ -598,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_name_valid),      cmocka_unit_test(test_json_valid),
         cmocka_unit_test(test_json_numbers),    cmocka_unit_test(test_json_escapes),
         cmocka_unit_test(test_json_utf8),       cmocka_unit_test(test_json_depth),
-        cmocka_unit_test(test_json_whitespace), cmocka_unit_test(test_msg_json)};
+        cmocka_unit_test(test_json_whitespace), cmocka_unit_test(test_msg_json),
+        cmocka_unit_test(test_json_member)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

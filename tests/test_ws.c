@@ -463,6 +463,8 @@ static void test_close_code_for(void **state)
     assert_int_equal(rt_ws_close_code_for(RT_EWSPROTO), 1002);
     assert_int_equal(rt_ws_close_code_for(RT_EWSUTF8), 1007);
     assert_int_equal(rt_ws_close_code_for(RT_EWSTOOBIG), 1009);
+    assert_int_equal(rt_ws_close_code_for(RT_EWSDEFLATE), 1007);
+    assert_int_equal(rt_ws_close_code_for(RT_EZLIB), 1011);
     assert_int_equal(rt_ws_close_code_for(RT_ENOSPACE), 1011);
     assert_string_equal(rt_strerror(RT_EWSTOOBIG), "WebSocket message too big");
     assert_string_equal(rt_strerror(RT_EWSUTF8), "WebSocket text is not valid UTF-8");

@@ -21,9 +21,14 @@
  *                              v
  *                         [ CLOSING ] uv_close; freed in on_closed
  *
+ * A handler may also switch the connection to another protocol
+ * (rt_conn_upgrade, for WebSockets): in [ UPGRADED ] every byte read goes
+ * to the approach's on_data hook and the HTTP parser is out of the way.
+ *
  * HEAD (with BODY) and IDLE each have a deadline: the header timeout and the
- * idle timeout. LINGER has a short one. A HELD request belongs to its
- * approach, which sets its own timers.
+ * idle timeout. LINGER has a short one. A HELD request or an UPGRADED
+ * connection belongs to its approach, which sets its own timers; an approach
+ * closing politely (a WebSocket Close) may ask for the close deadline.
  *
  * Memory: reads land in one buffer shared by every connection. Only the
  * bytes of a request that is not yet complete are copied into a buffer of
@@ -34,7 +39,7 @@
 
 #include "rt_harness.h"
 
-enum { ST_HEAD, ST_BODY, ST_IDLE, ST_HELD, ST_LINGER, ST_CLOSING };
+enum { ST_HEAD, ST_BODY, ST_IDLE, ST_HELD, ST_UPGRADED, ST_LINGER, ST_CLOSING };
 
 static char read_buf[64 * 1024]; /* one loop per process: one shared buffer */
 
@@ -50,6 +55,8 @@ static uint64_t wait_ms(const struct rt_opts *o, int kind)
         return o->header_timeout_ms;
     case RT_WAIT_IDLE:
         return o->idle_timeout_ms;
+    case RT_WAIT_CLOSE:
+        return RT_WS_CLOSE_TIMEOUT_MS;
     default:
         return RT_LINGER_MS;
     }
@@ -105,8 +112,10 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 /* Sends FIN after the queued writes and keeps reading, dropping the input,
  * until the client closes too or the linger deadline passes. */
-static void conn_linger(struct rt_conn *c)
+void rt_conn_linger(struct rt_conn *c)
 {
+    if (c->state == ST_CLOSING || c->state == ST_LINGER)
+        return;
     uv_shutdown_t *req = malloc(sizeof(*req));
     if (req == NULL || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         free(req);
@@ -141,6 +150,12 @@ void rt_server_sweep(struct rt_server *srv, uint64_t now)
                 rt_conn_close(c);
         }
     }
+}
+
+void rt_conn_close_wait(struct rt_conn *c)
+{
+    if (c->state == ST_UPGRADED)
+        wait_set(c, RT_WAIT_CLOSE);
 }
 
 /* ---- Writing ------------------------------------------------------------- */
@@ -250,7 +265,7 @@ void rt_conn_respond(struct rt_conn *c, int status, const char *content_type, co
         rt_trace_event(&srv->ctx->trace, srv->ap->name, c->client,
                        status == 204 ? "empty" : "response", "s2c", n + bufs[1].len, msg);
     if (write_bufs(c, bufs, bodyless ? 1 : 2) == 0 && !c->keep_alive)
-        conn_linger(c);
+        rt_conn_linger(c);
 }
 
 void rt_conn_error(struct rt_conn *c, int status, const char *why, const char *extra)
@@ -434,6 +449,12 @@ static void feed(struct rt_conn *c, const char *p, size_t n)
     if (c->state == ST_CLOSING || c->state == ST_LINGER)
         return;
     size_t rest = len - used;
+    if (c->state == ST_UPGRADED) { /* bytes behind the upgrade are the new protocol's */
+        if (rest > 0)
+            c->srv->ap->on_data(c, data + used, rest);
+        buf_free(c);
+        return;
+    }
     if (rest == 0) {
         buf_free(c);
     } else if (data == c->buf) {
@@ -468,6 +489,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     c->srv->m.bytes_in += (uint64_t)nread;
     if (c->state == ST_LINGER || c->state == ST_CLOSING)
         return;
+    if (c->state == ST_UPGRADED) {
+        c->srv->ap->on_data(c, buf->base, (size_t)nread);
+        return;
+    }
     if (c->state == ST_IDLE) {
         c->state = ST_HEAD;
         wait_set(c, RT_WAIT_HEAD);
@@ -546,18 +571,35 @@ void rt_conn_stream_start(struct rt_conn *c, const char *content_type, const cha
     write_bufs(c, bufs, 2);
 }
 
-int rt_conn_stream_write(struct rt_conn *c, const char *data, size_t len)
+bool rt_conn_congested(const struct rt_conn *c, size_t len)
 {
     /* Judged only when something already waits: a message larger than the
      * limit still goes to a client that keeps up. So the queue holds at most
      * the limit plus one message. */
     size_t queued = c->tcp.write_queue_size;
-    if (queued > 0 && queued + len > c->srv->ctx->opts.send_queue) {
+    return queued > 0 && queued + len > c->srv->ctx->opts.send_queue;
+}
+
+int rt_conn_stream_write(struct rt_conn *c, const char *data, size_t len)
+{
+    if (rt_conn_congested(c, len)) {
         c->srv->m.overflows++;
         rt_conn_close(c);
         return UV_ENOBUFS;
     }
     return rt_conn_write(c, data, len);
+}
+
+void rt_conn_upgrade(struct rt_conn *c, const char *head, size_t head_len)
+{
+    struct rt_server *srv = c->srv;
+    if (srv->ctx->tracing)
+        rt_trace_event(&srv->ctx->trace, srv->ap->name, c->client, "response", "s2c", head_len, 0);
+    if (rt_conn_write(c, head, head_len) != 0)
+        return;
+    c->state = ST_UPGRADED;
+    c->held = true;
+    srv->m.held++;
 }
 
 /* ---- Accepting ------------------------------------------------------------ */

@@ -215,6 +215,10 @@ struct rt_approach {
     int (*handle)(struct rt_conn *c, const struct rt_http_request *req);
     /* The connection is closing: drop conn->app's subscriptions and timers. */
     void (*on_close)(struct rt_conn *c);
+    /* Bytes read on a connection the approach upgraded (rt_conn_upgrade):
+     * data[0..len) is the harness's buffer, valid during the call only; the
+     * approach may modify it (unmask in place). */
+    void (*on_data)(struct rt_conn *c, char *data, size_t len);
     /* Optional: the server starts (set srv->state) and stops (release it). */
     int (*start)(struct rt_server *srv);
     void (*stop)(struct rt_server *srv);
@@ -224,6 +228,7 @@ enum { RT_DONE = 0, RT_HELD = 1 };
 extern const struct rt_approach rt_short_poll;
 extern const struct rt_approach rt_long_poll;
 extern const struct rt_approach rt_sse;
+extern const struct rt_approach rt_websocket;
 
 struct rt_opts {
     const char *host;
@@ -233,15 +238,26 @@ struct rt_opts {
     uint64_t max_body;
     uint64_t header_timeout_ms;
     uint64_t idle_timeout_ms;
-    uint64_t heartbeat_ms; /* SSE comment / WebSocket ping interval */
+    uint64_t heartbeat_ms; /* SSE comment / WebSocket ping interval; 0: each one's default */
     uint32_t retry_ms;     /* SSE `retry:` */
     size_t send_queue;     /* bytes a stream may queue (RT_SEND_QUEUE_DEFAULT) */
     const char *trace_path;
+    uint64_t max_message;                /* largest WebSocket message (RT_WS_MAX_MESSAGE) */
+    int deflate;                         /* WebSocket permessage-deflate: enum rt_deflate_mode */
+    const char *origins[RT_MAX_ORIGINS]; /* WebSocket Origins allowed; none: any */
+    size_t num_origins;
+};
+
+/* How a WebSocket server uses permessage-deflate (--deflate). */
+enum rt_deflate_mode {
+    RT_DEFLATE_SHARED,  /* no context takeover: each publish compressed once, for all */
+    RT_DEFLATE_CONTEXT, /* context takeover: a compressor per connection */
+    RT_DEFLATE_OFF,     /* declined */
 };
 
 /* Deadline lists: every list holds connections with the same timeout, so
  * appending keeps it sorted and the sweep looks only at its head. */
-enum { RT_WAIT_HEAD, RT_WAIT_IDLE, RT_WAIT_LINGER, RT_WAIT_KINDS };
+enum { RT_WAIT_HEAD, RT_WAIT_IDLE, RT_WAIT_LINGER, RT_WAIT_CLOSE, RT_WAIT_KINDS };
 
 struct rt_server {
     uv_tcp_t listener;
@@ -349,6 +365,24 @@ void rt_conn_stream_start(struct rt_conn *c, const char *content_type, const cha
  * client is not keeping up: the connection is closed, counted in
  * `overflows`, and UV_ENOBUFS returned. */
 int rt_conn_stream_write(struct rt_conn *c, const char *data, size_t len);
+
+/* True when len more bytes would take c's send queue past opts.send_queue
+ * while bytes already wait: the client is not keeping up. */
+bool rt_conn_congested(const struct rt_conn *c, size_t len);
+
+/* Switches c to another protocol after writing head (a 101 answer): from
+ * now on the bytes read, including any that came behind the request, go to
+ * the approach's on_data hook. Call it from the approach's handle hook,
+ * with c->app set, and return RT_HELD. The connection counts as held. */
+void rt_conn_upgrade(struct rt_conn *c, const char *head, size_t head_len);
+
+/* An upgraded connection has sent its goodbye (a WebSocket Close): close it
+ * if it is still open RT_WS_CLOSE_TIMEOUT_MS from now. */
+void rt_conn_close_wait(struct rt_conn *c);
+
+/* Sends FIN once the queued bytes are out, drops whatever still arrives,
+ * and closes when the peer closes too or after RT_LINGER_MS. */
+void rt_conn_linger(struct rt_conn *c);
 
 /* Closes c (the approach's on_close hook runs first). */
 void rt_conn_close(struct rt_conn *c);

@@ -17,6 +17,7 @@ static const struct {
     {"short", &rt_short_poll},
     {"long", &rt_long_poll},
     {"sse", &rt_sse},
+    {"ws", &rt_websocket},
 };
 #define NUM_APPROACHES (sizeof(approaches) / sizeof(approaches[0]))
 #define FIRST_PORT 8001
@@ -24,30 +25,39 @@ static const struct {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: rtlab serve short|long|sse|all [options]\n"
+            "usage: rtlab serve short|long|sse|ws|all [options]\n"
             "\n"
             "Runs one server (or all of them in one process, sharing one bus, on\n"
             "consecutive ports). The first line on stdout is `listening on HOST:PORT`\n"
             "(with `all`, one such line per server, followed by its approach).\n"
             "\n"
             "  --host HOST            address to listen on (default 127.0.0.1)\n"
-            "  --port P               port (default 8001 short, 8002 long, 8003 sse; 0 picks\n"
-            "                         a free one;\n"
-            "                         with `all`, P, P+1, ... or free ones for 0)\n"
+            "  --port P               port (default 8001 short, 8002 long, 8003 sse, 8004 ws;\n"
+            "                         0 picks a free one; with `all`, P, P+1, ... or free\n"
+            "                         ones for 0)\n"
             "  --ring N               messages kept per topic for replay (default %d)\n"
             "  --max-topics N         topics one server holds (default %d)\n"
             "  --max-body BYTES       largest request body (default %d)\n"
             "  --header-timeout S     seconds a client has to send a request (default %d)\n"
             "  --idle-timeout S       seconds an idle keep-alive connection stays (default %d)\n"
-            "  --heartbeat S          seconds between SSE heartbeat comments (default %d)\n"
+            "  --heartbeat S          seconds between SSE heartbeat comments (default %d) and\n"
+            "                         WebSocket pings (default %d; a connection whose pong\n"
+            "                         has not come back by the next ping is dropped)\n"
             "  --retry MS             reconnection delay SSE streams suggest (default %d)\n"
             "  --send-queue BYTES     bytes a stream may queue before its slow client is\n"
             "                         disconnected (default %d)\n"
+            "  --max-message BYTES    largest WebSocket message a client may send (default %d)\n"
+            "  --deflate MODE         WebSocket permessage-deflate: shared (default: no context\n"
+            "                         takeover, each publish compressed once for everyone),\n"
+            "                         context (a compressor per connection: smaller messages,\n"
+            "                         ~300 KB more per connection) or off\n"
+            "  --allow-origin ORIGIN  accept WebSocket upgrades from pages of ORIGIN only\n"
+            "                         (e.g. https://example.com; repeat for more; default any)\n"
             "  --trace FILE           write the JSONL trace of every request to FILE\n"
             "  -h, --help             this help\n",
             RT_RING_DEFAULT, RT_MAX_TOPICS, RT_HTTP_MAX_BODY, RT_HEADER_TIMEOUT_MS / 1000,
-            RT_IDLE_TIMEOUT_MS / 1000, RT_SSE_HEARTBEAT_MS / 1000, RT_SSE_RETRY_MS,
-            RT_SEND_QUEUE_DEFAULT);
+            RT_IDLE_TIMEOUT_MS / 1000, RT_SSE_HEARTBEAT_MS / 1000, RT_WS_HEARTBEAT_MS / 1000,
+            RT_SSE_RETRY_MS, RT_SEND_QUEUE_DEFAULT, RT_WS_MAX_MESSAGE);
 }
 
 static bool parse_num(const char *s, double min, double max, double *out)
@@ -75,6 +85,9 @@ static int parse_opts(int argc, char **argv, struct rt_opts *o)
         {"retry", required_argument, 0, 'R'},
         {"send-queue", required_argument, 0, 'Q'},
         {"trace", required_argument, 0, 'x'},
+        {"max-message", required_argument, 0, 'M'},
+        {"deflate", required_argument, 0, 'D'},
+        {"allow-origin", required_argument, 0, 'O'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -144,6 +157,28 @@ static int parse_opts(int argc, char **argv, struct rt_opts *o)
         case 'x':
             o->trace_path = optarg;
             break;
+        case 'M':
+            if (!parse_num(optarg, 1, 1 << 30, &v))
+                bad = "--max-message wants 1-1073741824 bytes";
+            else
+                o->max_message = (uint64_t)v;
+            break;
+        case 'D':
+            if (strcmp(optarg, "shared") == 0)
+                o->deflate = RT_DEFLATE_SHARED;
+            else if (strcmp(optarg, "context") == 0)
+                o->deflate = RT_DEFLATE_CONTEXT;
+            else if (strcmp(optarg, "off") == 0)
+                o->deflate = RT_DEFLATE_OFF;
+            else
+                bad = "--deflate wants shared, context or off";
+            break;
+        case 'O':
+            if (o->num_origins == RT_MAX_ORIGINS)
+                bad = "--allow-origin given too many times";
+            else
+                o->origins[o->num_origins++] = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -205,9 +240,8 @@ int rt_cmd_serve(int argc, char **argv)
     while (!all && which < NUM_APPROACHES && strcmp(approaches[which].name, argv[1]) != 0)
         which++;
     if (!all && which == NUM_APPROACHES) {
-        bool later = !strcmp(argv[1], "ws");
-        fprintf(stderr, "rtlab serve: %s '%s'\n",
-                later ? "this build has no server yet for" : "unknown approach", argv[1]);
+        fprintf(stderr, "rtlab serve: unknown approach '%s' (short, long, sse, ws or all)\n",
+                argv[1]);
         return 2;
     }
     struct rt_opts o;

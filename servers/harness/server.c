@@ -19,7 +19,7 @@ void rt_opts_default(struct rt_opts *o)
     o->max_body = RT_HTTP_MAX_BODY;
     o->header_timeout_ms = RT_HEADER_TIMEOUT_MS;
     o->idle_timeout_ms = RT_IDLE_TIMEOUT_MS;
-    o->heartbeat_ms = RT_SSE_HEARTBEAT_MS;
+    o->max_message = RT_WS_MAX_MESSAGE;
     o->retry_ms = RT_SSE_RETRY_MS;
     o->send_queue = RT_SEND_QUEUE_DEFAULT;
 }

@@ -573,3 +573,138 @@ out:
     tu_proxy_stop(proxy);
     return why[0] ? why : NULL;
 }
+
+/* ---- WebSocket, raw --------------------------------------------------------- */
+
+int tu_ws_connect(int port, const char *target, const char *headers, char *resp, size_t cap)
+{
+    static const char key[] = "dGhlIHNhbXBsZSBub25jZQ==";
+    char req[2048];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                     target, key, headers ? headers : "");
+    int fd = tu_connect(port);
+    if (fd < 0 || !tu_send(fd, req, (size_t)n)) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    /* Byte by byte up to the blank line, so no frame is read by mistake. */
+    size_t len = 0;
+    int64_t end = tu_now_ms() + tu_ms(3000);
+    while (len + 1 < cap && (len < 4 || memcmp(resp + len - 4, "\r\n\r\n", 4) != 0)) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, (int)(end - tu_now_ms() > 0 ? end - tu_now_ms() : 0)) <= 0 ||
+            read(fd, resp + len, 1) != 1)
+            break;
+        len++;
+    }
+    resp[len] = '\0';
+    if (len < 13 || memcmp(resp, "HTTP/1.1 101 ", 13) != 0) {
+        /* the rest of an error answer, for the caller to look at */
+        bool closed;
+        if (len + 1 < cap)
+            tu_recv_all(fd, resp + len, cap - len, tu_ms(500), &closed);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+bool tu_ws_send(int fd, int opcode, const void *data, size_t len)
+{
+    uint8_t head[RT_WS_HEADER_MAX];
+    struct rt_ws_frame f = {.fin = true,
+                            .opcode = (uint8_t)opcode,
+                            .masked = true,
+                            .mask = {0x12, 0x34, 0x56, 0x78},
+                            .len = len};
+    int n = rt_ws_frame_header(head, sizeof(head), &f);
+    uint8_t *buf = malloc((size_t)n + len);
+    if (buf == NULL)
+        return false;
+    memcpy(buf, head, (size_t)n);
+    if (len > 0)
+        memcpy(buf + n, data, len);
+    rt_ws_mask(buf + n, len, f.mask, 0);
+    bool ok = tu_send(fd, (const char *)buf, (size_t)n + len);
+    free(buf);
+    return ok;
+}
+
+bool tu_ws_text(int fd, const char *text)
+{
+    return tu_ws_send(fd, RT_WS_TEXT, text, strlen(text));
+}
+
+/* Reads exactly len bytes before deadline end. */
+static bool read_exact(int fd, void *buf, size_t len, int64_t end)
+{
+    size_t got = 0;
+    while (got < len) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int64_t left = end - tu_now_ms();
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            return false;
+        ssize_t r = read(fd, (char *)buf + got, len - got);
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
+long tu_ws_recv(int fd, int *opcode, char *buf, size_t cap, int timeout_ms)
+{
+    int64_t end = tu_now_ms() + timeout_ms;
+    uint8_t h[8];
+    if (!read_exact(fd, h, 2, end))
+        return -1;
+    uint64_t len = h[1] & 0x7f;
+    size_t ext = len == 126 ? 2 : len == 127 ? 8 : 0;
+    if ((h[1] & 0x80) || !read_exact(fd, h, ext, end))
+        return -1; /* a server never masks */
+    if (ext > 0) {
+        len = 0;
+        for (size_t i = 0; i < ext; i++)
+            len = len << 8 | h[i];
+    }
+    *opcode = h[0] & 0x0f;
+    if (len + 1 > cap)
+        return -1;
+    if (!read_exact(fd, buf, (size_t)len, end))
+        return -1;
+    buf[len] = '\0';
+    return (long)len;
+}
+
+long tu_ws_recv_text(int fd, char *buf, size_t cap, int timeout_ms)
+{
+    int64_t end = tu_now_ms() + timeout_ms;
+    for (;;) {
+        int op;
+        int64_t left = end - tu_now_ms();
+        long n = tu_ws_recv(fd, &op, buf, cap, left > 0 ? (int)left : 0);
+        if (n < 0 || op == RT_WS_TEXT || op == RT_WS_CLOSE)
+            return op == RT_WS_CLOSE ? -2 : n;
+        if (op == RT_WS_PING && !tu_ws_send(fd, RT_WS_PONG, buf, (size_t)n))
+            return -1;
+    }
+}
+
+int tu_ws_close_code(int fd, int timeout_ms)
+{
+    int64_t end = tu_now_ms() + timeout_ms;
+    static char buf[1 << 21];
+    for (;;) {
+        int op;
+        int64_t left = end - tu_now_ms();
+        long n = tu_ws_recv(fd, &op, buf, sizeof(buf), left > 0 ? (int)left : 0);
+        if (n < 0)
+            return -1;
+        if (op == RT_WS_CLOSE)
+            return n >= 2 ? ((uint8_t)buf[0] << 8 | (uint8_t)buf[1]) : 1005;
+    }
+}

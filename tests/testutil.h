@@ -105,4 +105,23 @@ long tu_raise_nofile(void);
  * object of approach ap ("short", "long", ...), or -1. */
 long tu_metric(int port, const char *ap, const char *key);
 
+/* ---- WebSocket, raw (for tests of the server's behaviour) ---- */
+
+/* Opens a WebSocket to target ("/ws?topic=t") with extra header lines
+ * (each ending in CRLF, may be NULL). Returns the socket once 101 came, or
+ * -1 with the server's answer (or what arrived) in resp. */
+int tu_ws_connect(int port, const char *target, const char *headers, char *resp, size_t cap);
+/* Sends one masked, final frame. */
+bool tu_ws_send(int fd, int opcode, const void *data, size_t len);
+bool tu_ws_text(int fd, const char *text);
+/* Reads one frame (unfragmented, uncompressed) into buf, NUL-terminated.
+ * Returns its payload length and sets *opcode, or -1 (timeout, EOF, too
+ * big for cap). */
+long tu_ws_recv(int fd, int *opcode, char *buf, size_t cap, int timeout_ms);
+/* The next text message, answering pings on the way. -2 when a Close came
+ * instead, -1 on timeout or EOF. */
+long tu_ws_recv_text(int fd, char *buf, size_t cap, int timeout_ms);
+/* Reads frames until a Close; returns its code (1005 when empty), or -1. */
+int tu_ws_close_code(int fd, int timeout_ms);
+
 #endif

@@ -55,8 +55,9 @@ static const char usage[] =
     "and subscribes each topic again with since = the last id delivered on it.\n"
     "Exit status: 0, or 1 when not one request succeeded.\n";
 
-/* Topics one ws client follows at most (each is a subscribe frame). */
-#define CLIENT_MAX_TOPICS 64
+/* Topics one ws client follows at most: as many as the server lets one
+ * connection subscribe to. */
+#define CLIENT_MAX_TOPICS RT_WS_MAX_SUBS
 
 struct client_opts {
     const char *url;

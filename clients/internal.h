@@ -254,12 +254,10 @@ void rt_poll_start(void *sub, uint64_t delay_ms);
 
 /* ---- The WebSocket subscriber's extras (ws.c) --------------------------- */
 
-/* The WebSocket client's heartbeat: it pings the server this often, and a
- * connection silent for RT_SSE_WATCHDOG_FACTOR times this is dropped. 30 s,
- * the server's own ping interval: well inside the idle limits of proxies
- * and NAT tables (often 60 s or more). (Belongs in rt_limits.h, beside the
- * server's; it is here until proto/ is next changed.) */
-#define RT_WS_CLIENT_HEARTBEAT_MS 30000
+/* The WebSocket client pings as often as the server does by default
+ * (RT_WS_HEARTBEAT_MS, 30 s), and drops a connection on which nothing came
+ * for RT_SSE_WATCHDOG_FACTOR times its interval. */
+#define RT_WS_CLIENT_HEARTBEAT_MS RT_WS_HEARTBEAT_MS
 
 /* Bytes a WebSocket client lets wait for the kernel before it takes the
  * server for stuck and drops the connection: a few largest messages. */

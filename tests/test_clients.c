@@ -409,6 +409,82 @@ static void test_endpoint_init(void **state)
     assert_int_equal(rt_endpoint_init(&ep, "nonsense"), RT_EBADURL);
 }
 
+/* The WebSocket client's URLs: ws:// with its path, or http:// with /ws. */
+static void test_endpoint_init_ws(void **state)
+{
+    (void)state;
+    struct rt_endpoint ep;
+    assert_int_equal(rt_endpoint_init_ws(&ep, "ws://example.org:81/api/ws"), 0);
+    assert_string_equal(ep.host_header, "example.org:81");
+    assert_string_equal(ep.ws_path, "/api/ws");
+    assert_string_equal(ep.prefix, "/api"); /* publishes go to /api/publish */
+    assert_int_equal(rt_endpoint_init_ws(&ep, "ws://h:8004"), 0);
+    assert_string_equal(ep.ws_path, "/ws");
+    assert_string_equal(ep.prefix, "");
+    assert_int_equal(rt_endpoint_init_ws(&ep, "ws://h/socket"), 0);
+    assert_string_equal(ep.ws_path, "/socket");
+    assert_string_equal(ep.prefix, "");
+    assert_int_equal(ep.port, 80);
+    assert_int_equal(rt_endpoint_init_ws(&ep, "ws://[::1]:9/ws"), 0);
+    assert_string_equal(ep.host, "::1");
+    assert_string_equal(ep.host_header, "[::1]:9");
+    assert_int_equal(rt_endpoint_init_ws(&ep, "http://h:8004/api/"), 0);
+    assert_string_equal(ep.ws_path, "/api/ws");
+    assert_string_equal(ep.prefix, "/api");
+    assert_int_equal(rt_endpoint_init_ws(&ep, "wss://h"), RT_EBADURL);
+    assert_int_equal(rt_endpoint_init_ws(&ep, "ws://h/ws?topic=a"), RT_EBADURL);
+    assert_int_equal(rt_endpoint_init_ws(&ep, "nonsense"), RT_EBADURL);
+}
+
+/* Chat frames: names and lines are any bytes, the JSON is always valid
+ * and UTF-8. */
+static void test_chat_json(void **state)
+{
+    (void)state;
+    char out[512];
+    int n = rt_json_quote(out, sizeof out, "a\"b\\c\n\r\t\b\f\x01\x1f\x7f/", 14);
+    assert_true(n > 0);
+    out[n] = '\0';
+    assert_string_equal(out, "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f\x7f/\"");
+    /* UTF-8 kept; bad bytes (a lone continuation, an overlong form, a
+     * surrogate, a sequence cut short, past U+10FFFF) become U+FFFD. */
+    static const char in[] =
+        "\xc3\xa9\xf0\x9f\x98\x80|\x80|\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\xe2\x82";
+    n = rt_json_quote(out, sizeof out, in, sizeof in - 1);
+    assert_true(n > 0);
+    out[n] = '\0';
+    assert_string_equal(out, "\"\xc3\xa9\xf0\x9f\x98\x80|\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd|"
+                             "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd"
+                             "\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd\"");
+    /* The worst case fits in 6 * len + 2, and nothing less than needed is
+     * overrun. */
+    static const char ctl[] = "\x01\x02\x03";
+    assert_int_equal(rt_json_quote(out, 20, ctl, 3), 20);
+    assert_int_equal(rt_json_quote(out, 19, ctl, 3), -1);
+    assert_int_equal(rt_json_quote(out, 1, "", 0), -1);
+    assert_int_equal(rt_json_quote(out, 2, "", 0), 2);
+
+    n = rt_chat_json(out, sizeof out, "room", "ann \"x\"", "hi \"there\"\t", 11);
+    assert_true(n > 0);
+    out[n] = '\0';
+    assert_string_equal(out, "{\"type\":\"publish\",\"topic\":\"room\",\"data\":{\"from\":"
+                             "\"ann \\\"x\\\"\",\"text\":\"hi \\\"there\\\"\\t\"}}");
+    cJSON *root = cJSON_ParseWithLength(out, (size_t)n);
+    assert_non_null(root);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "data"), "text")->valuestring,
+                        "hi \"there\"\t");
+    cJSON_Delete(root);
+    n = rt_chat_json(out, sizeof out, "room", "ann", NULL, 0);
+    assert_true(n > 0);
+    out[n] = '\0';
+    assert_string_equal(out,
+                        "{\"type\":\"signal\",\"topic\":\"room\",\"data\":{\"typing\":\"ann\"}}");
+    /* Too small a buffer at every length: -1, never an overrun. */
+    for (size_t cap = 0; cap < (size_t)n; cap++)
+        assert_int_equal(rt_chat_json(out, cap, "room", "ann", NULL, 0), -1);
+    assert_int_equal(rt_chat_json(out, (size_t)n, "room", "ann", NULL, 0), n);
+}
+
 /* ---- nchan's cursors (--peer nchan) ------------------------------------ */
 
 /* Parses a response head that must be whole. */
@@ -2362,6 +2438,8 @@ int main(void)
         cmocka_unit_test(test_hist_extremes_and_merge),
         cmocka_unit_test(test_json_scan),
         cmocka_unit_test(test_endpoint_init),
+        cmocka_unit_test(test_endpoint_init_ws),
+        cmocka_unit_test(test_chat_json),
         cmocka_unit_test(test_nchan_cursor),
         cmocka_unit_test(test_sub_take_peer_and_clock),
         cmocka_unit_test(test_hclient_keep_alive),

@@ -33,8 +33,10 @@ static const char usage[] =
     "                   stream silent for 2.5 times this is dropped and reopened\n"
     "                   (0: never). ws: send a ping every S seconds (default 30)\n"
     "                   and reconnect when nothing came for 2.5 times S\n"
-    "  --since N        deliver messages after id N (default 0: all the server\n"
-    "                   has; ws: default live only)\n"
+    "  --since N        deliver messages after id N (default 0: all the server has)\n"
+    "  --live           ws: new messages only (subscribe without since; a\n"
+    "                   connection lost before the first message then resumes\n"
+    "                   live only too)\n"
     "  --count N        stop after N messages\n"
     "  --duration S     stop after S seconds\n"
     "  --no-deflate     ws: do not offer permessage-deflate compression\n"
@@ -66,7 +68,7 @@ struct client_opts {
     size_t num_topics;
     struct rt_cli_knobs knobs; /* --interval, --timeout, --heartbeat */
     uint64_t since;
-    bool since_given;
+    bool live;            /* ws --live */
     uint64_t count;       /* 0: no limit */
     uint64_t duration_ms; /* 0: no limit */
     bool no_deflate;      /* ws */
@@ -93,7 +95,8 @@ struct client_run {
 /* Takes one of the options only ws has. Returns 0, or -1 after printing. */
 static int ws_option(const struct rt_approach *ap, int ch, const char *arg, struct client_opts *o)
 {
-    const char *name = ch == 'D'   ? "--no-deflate"
+    const char *name = ch == 'L'   ? "--live"
+                       : ch == 'D' ? "--no-deflate"
                        : ch == 'm' ? "--max-message"
                        : ch == 'C' ? "--chat"
                                    : "--name";
@@ -107,6 +110,8 @@ static int ws_option(const struct rt_approach *ap, int ch, const char *arg, stru
         o->chat = true;
     else if (ch == 'N')
         o->name = arg;
+    else if (ch == 'L')
+        o->live = true;
     else /* 64 bytes: the smallest useful; 1 GiB: what zlib's counters take */
         return rt_cli_count("client", name, arg, 64, 1u << 30, &o->max_message);
     return 0;
@@ -127,6 +132,7 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
         {"max-message", required_argument, NULL, 'm'},
         {"chat", no_argument, NULL, 'C'},
         {"name", required_argument, NULL, 'N'},
+        {"live", no_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -157,7 +163,6 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
             break;
         case 's':
             bad |= rt_cli_count("client", "--since", optarg, 0, UINT64_MAX, &o->since);
-            o->since_given = true;
             break;
         case 'c':
             bad |= rt_cli_count("client", "--count", optarg, 1, UINT64_MAX, &o->count);
@@ -169,6 +174,7 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
         case 'm':
         case 'C':
         case 'N':
+        case 'L':
             bad |= ws_option(ap, ch, optarg, o);
             break;
         case 'h':
@@ -192,6 +198,10 @@ static int parse_options(int argc, char **argv, const struct rt_approach *ap, st
     o->topic = o->topics[0];
     if (o->num_topics > 1 && strcmp(ap->name, "ws") != 0) {
         fprintf(stderr, "rtlab client: one --topic only for %s (ws follows several)\n", ap->name);
+        return -1;
+    }
+    if (o->live && o->since > 0) {
+        fprintf(stderr, "rtlab client: --live and --since exclude each other\n");
         return -1;
     }
     if (o->name && !o->chat) {
@@ -295,7 +305,7 @@ static int start(struct client_run *run)
         .heartbeat_ms = run->opts.knobs.heartbeat_ms,
         .topics = run->opts.topics,
         .num_topics = run->opts.num_topics,
-        .live = !run->opts.since_given,
+        .live = run->opts.live,
         .no_deflate = run->opts.no_deflate,
         .max_message = run->opts.max_message,
         .seed = rt_now_us() ^ ((uint64_t)getpid() << 32),

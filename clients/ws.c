@@ -51,9 +51,10 @@
  *     full jitter), k counting failed attempts since the last connection
  *     that went live (the pong after our subscribes came back).
  *   - Every connection subscribes every topic with since = the id of the
- *     last message delivered on it (at first --since; without it, live
- *     only). Replays overlapping what we had are dropped by id (rt_seq):
- *     output is exactly once and in order per topic.
+ *     last message delivered on it (at first --since, default 0: all the
+ *     server holds; with --live, no since: new messages only). Replays
+ *     overlapping what we had are dropped by id (rt_seq): output is exactly
+ *     once and in order per topic.
  *   - {"type":"reset"} moves that topic's position to its "next" (the
  *     server restarted, or we were away longer than its log reaches).
  *   - {"type":"error"} (the server refused a frame of ours) is shown and
@@ -74,10 +75,10 @@
  *
  * WE SIMPLIFIED
  *   We never compress what we send (RSV1 is per message, so that is
- *   allowed; our frames are small). Without --since, a connection lost
- *   before the first message on a topic resubscribes it live only: a
- *   message published in the gap is missed, since we never learned a
- *   position to resume from. No subprotocols, no TLS (wss://).
+ *   allowed; our frames are small). With --live, a connection lost before
+ *   the first message on a topic resubscribes it live only: a message
+ *   published in the gap is missed, since we never learned a position to
+ *   resume from. No subprotocols, no TLS (wss://).
  *
  * COMPARE WITH
  *   sse.c: the same one connection, but the server does the framing, the

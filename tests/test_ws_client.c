@@ -274,8 +274,8 @@ static void test_python_chat(void **state)
     peer_start(&s, true);
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", s.port);
-    char *listen_argv[] = {(char *)rtlab, "client", "ws",      "--url", url,
-                           "--topic",     "room",   "--count", "2",     NULL};
+    char *listen_argv[] = {(char *)rtlab, "client", "ws",      "--url", url, "--topic",
+                           "room",        "--live", "--count", "2",     NULL};
     char *chat_argv[] = {(char *)rtlab, "client", "ws",     "--url",  url,
                          "--topic",     "room",   "--chat", "--name", "ann \"the\" typist",
                          NULL};
@@ -284,7 +284,7 @@ static void test_python_chat(void **state)
     assert_int_equal(tu_proc_start(&listener, listen_argv), 0);
     expect_line(&s.proc, "subscribed room since=live", NULL, 0, 5000);
     start_with_stdin(&chat, chat_argv, &in);
-    expect_line(&s.proc, "subscribed room since=live", NULL, 0, 5000);
+    expect_line(&s.proc, "subscribed room since=0", NULL, 0, 5000); /* the default */
     say(in, "hel");
     expect_line(&s.proc, "signal room", NULL, 0, 5000);
     assert_true(tu_proc_wait_stderr(&listener, "ann \"the\" typist is typing...", tu_ms(5000)));

@@ -125,6 +125,7 @@ struct ws_sub {
     bool live;       /* our ping after the subscribes came back (held) */
     bool was_live;   /* this connection went live: the backoff starts over */
     bool close_sent; /* no more frames from us */
+    bool close_got;  /* the server's Close came */
     bool failed;     /* we failed the connection: ignore what still comes */
     bool quitting;   /* close() was called */
     bool close_when_sent;
@@ -472,6 +473,7 @@ static void take_control(struct ws_sub *s, uint8_t opcode, const uint8_t *p, siz
                  (unsigned)code, reason_len ? ": " : "", (int)reason_len, reason);
         send_close(s, code); /* the answer: echo its code */
     }
+    s->close_got = true;
     s->failed = true; /* nothing more is read; the server closes TCP */
     await_close(s);
 }
@@ -548,7 +550,8 @@ static void on_data(struct rt_hclient *http, const char *p, size_t n)
         if (r == RT_EMORE)
             return; /* the decoder kept the partial header */
         if (r < 0) {
-            fail_connection(s, (int)r, "%s", rt_strerror((int)r));
+            fail_connection(s, (int)r, "the server broke the protocol: %s (closing with %u)",
+                            rt_strerror((int)r), (unsigned)rt_ws_close_code_for((int)r));
             return;
         }
         at += (size_t)r;
@@ -669,7 +672,9 @@ static void on_end(struct rt_hclient *http, int err, const struct rt_hanswer *an
     struct ws_sub *s = http->data;
     char why[512];
     bool error = describe_end(s, err, ans, why, sizeof why);
-    bool clean = s->close_sent && s->quitting && s->why[0] == '\0';
+    /* Ours was answered (the server not closing TCP after it is its own
+     * business), or the server never answered but said nothing else. */
+    bool clean = s->close_sent && s->quitting && (s->close_got || s->why[0] == '\0');
     uv_timer_stop(&s->b.timer);
     if (s->live)
         s->b.cfg.stats->held--;
@@ -696,7 +701,7 @@ static void connect_now(struct ws_sub *s)
     struct rt_wsd_prefs prefs = {.server_no_context_takeover = true,
                                  .client_no_context_takeover = true};
     int r = random_bytes(nonce, sizeof nonce);
-    s->open = s->live = s->was_live = s->close_sent = s->failed = false;
+    s->open = s->live = s->was_live = s->close_sent = s->close_got = s->failed = false;
     s->why[0] = '\0';
     s->ctl_len = 0;
     if (r == 0) {

@@ -304,6 +304,315 @@ static void test_python_chat(void **state)
     peer_stop(&s);
 }
 
+/* ---- A scripted raw server: what the client does with bad frames ------ */
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "rt_proto.h"
+
+/* One accepted connection, its frames read with proto's decoder in server
+ * mode (which refuses an unmasked frame: every client frame must be masked). */
+struct raw {
+    int fd;
+    struct rt_ws_decoder dec;
+    uint8_t in[1 << 16];
+    size_t in_len, in_pos;
+    uint8_t masks[64][4]; /* the masking key of each frame read */
+    int frames;
+};
+
+static int raw_listen(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Accepts the client's next connection and answers its handshake: 101 with
+ * the right accept value (or a wrong one when bad_accept), agreeing to
+ * permessage-deflate when deflate. */
+static void raw_accept(struct raw *r, int lfd, bool deflate, bool bad_accept)
+{
+    struct pollfd p = {lfd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, tu_ms(5000)), 1);
+    memset(r, 0, sizeof *r);
+    r->fd = accept(lfd, NULL, NULL);
+    assert_true(r->fd >= 0);
+    char req[4096] = "";
+    size_t n = 0;
+    while (n < sizeof req - 1 && !strstr(req, "\r\n\r\n")) {
+        p = (struct pollfd){r->fd, POLLIN, 0};
+        assert_int_equal(poll(&p, 1, tu_ms(5000)), 1);
+        ssize_t got = read(r->fd, req + n, sizeof req - 1 - n);
+        assert_true(got > 0);
+        n += (size_t)got;
+        req[n] = '\0';
+    }
+    assert_non_null(strstr(req, "GET /ws HTTP/1.1\r\n"));
+    assert_non_null(strstr(req, "Upgrade: websocket\r\n"));
+    assert_non_null(strstr(req, "Sec-WebSocket-Version: 13\r\n"));
+    assert_non_null(strstr(req, "Sec-WebSocket-Extensions: permessage-deflate; "
+                                "server_no_context_takeover; client_no_context_takeover"));
+    const char *k = strstr(req, "Sec-WebSocket-Key: ");
+    assert_non_null(k);
+    k += 19;
+    char accept_value[RT_WS_ACCEPT_LEN + 1];
+    rt_ws_accept(k, RT_WS_KEY_LEN, accept_value);
+    if (bad_accept)
+        accept_value[0] = accept_value[0] == 'A' ? 'B' : 'A';
+    char resp[512];
+    int len = snprintf(resp, sizeof resp,
+                       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+                       accept_value,
+                       deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                 "server_no_context_takeover; client_no_context_takeover\r\n"
+                               : "");
+    assert_true(tu_send(r->fd, resp, (size_t)len));
+    rt_ws_decoder_init(&r->dec, true, deflate, 1 << 20);
+}
+
+/* Reads the client's next whole frame into out (NUL-terminated); returns
+ * its opcode, or -1 on EOF or timeout. */
+static int raw_frame(struct raw *r, char *out, size_t cap, size_t *out_len)
+{
+    size_t len = 0;
+    int64_t end = tu_now_ms() + tu_ms(5000);
+    for (;;) {
+        while (r->in_pos < r->in_len) {
+            struct rt_ws_event ev;
+            int64_t used = rt_ws_decode(&r->dec, r->in + r->in_pos, r->in_len - r->in_pos, &ev);
+            if (used <= 0 && used != RT_EMORE) /* masked, well formed */
+                fail_msg("client frame %d: %s", r->frames, rt_strerror((int)used));
+            if (used == RT_EMORE) {
+                r->in_pos = r->in_len;
+                break;
+            }
+            r->in_pos += (size_t)used;
+            if (ev.kind == RT_WS_EV_HEADER && r->frames < 64)
+                memcpy(r->masks[r->frames++], ev.frame.mask, 4);
+            if (ev.kind == RT_WS_EV_DATA) {
+                assert_true(len + ev.data_len < cap);
+                memcpy(out + len, ev.data, ev.data_len);
+                len += ev.data_len;
+            }
+            if (ev.frame_end) {
+                out[len] = '\0';
+                if (out_len)
+                    *out_len = len;
+                return ev.frame.opcode;
+            }
+        }
+        struct pollfd p = {r->fd, POLLIN, 0};
+        int left = (int)(end - tu_now_ms());
+        if (left <= 0 || poll(&p, 1, left) != 1)
+            return -1;
+        ssize_t got = read(r->fd, r->in, sizeof r->in);
+        if (got <= 0)
+            return -1;
+        r->in_len = (size_t)got;
+        r->in_pos = 0;
+    }
+}
+
+/* Expects a frame of opcode whose payload starts with text (NULL: any). */
+static void raw_expect(struct raw *r, int opcode, const char *text)
+{
+    char buf[1024];
+    size_t len;
+    int op = raw_frame(r, buf, sizeof buf, &len);
+    assert_int_equal(op, opcode);
+    if (text)
+        assert_memory_equal(buf, text, strlen(text));
+}
+
+/* Expects the client's Close with code, then closes our side. */
+static void raw_expect_close(struct raw *r, int code)
+{
+    char buf[256];
+    size_t len = 0;
+    int op;
+    while ((op = raw_frame(r, buf, sizeof buf, &len)) == RT_WS_PONG)
+        ;
+    assert_int_equal(op, RT_WS_CLOSE);
+    assert_true(len >= 2);
+    assert_int_equal(((uint8_t)buf[0] << 8) | (uint8_t)buf[1], code);
+    close(r->fd);
+}
+
+/* Sends one server frame (unmasked unless masked, for the violation). */
+static void raw_send(struct raw *r, bool fin, bool rsv1, int opcode, const void *data, size_t len,
+                     bool masked)
+{
+    struct rt_ws_frame f = {.fin = fin,
+                            .rsv1 = rsv1,
+                            .opcode = (uint8_t)opcode,
+                            .masked = masked,
+                            .mask = {1, 2, 3, 4},
+                            .len = len};
+    uint8_t head[RT_WS_HEADER_MAX], *body = malloc(len + 1);
+    int hl = rt_ws_frame_header(head, sizeof head, &f);
+    assert_true(hl > 0 && body != NULL);
+    memcpy(body, data, len);
+    if (masked)
+        rt_ws_mask(body, len, f.mask, 0);
+    assert_true(tu_send(r->fd, (const char *)head, (size_t)hl));
+    assert_true(len == 0 || tu_send(r->fd, (const char *)body, len));
+    free(body);
+}
+
+static void raw_text(struct raw *r, const char *text)
+{
+    raw_send(r, true, false, RT_WS_TEXT, text, strlen(text), false);
+}
+
+/* The opening of every connection: the client's subscribe and ping, our
+ * pong (it is live: its next reconnect comes within 1 s). */
+static void raw_open(struct raw *r, const char *subscribe)
+{
+    raw_expect(r, RT_WS_TEXT, subscribe);
+    raw_expect(r, RT_WS_TEXT, "{\"type\":\"ping\"}");
+    raw_text(r, "{\"type\":\"pong\"}");
+}
+
+static void raw_compressed(struct raw *r, const char *text, size_t len)
+{
+    struct rt_wsd d;
+    struct rt_wsd_params p = {.server_no_context_takeover = true,
+                              .client_no_context_takeover = true,
+                              .server_max_window_bits = 15,
+                              .client_max_window_bits = 15};
+    assert_int_equal(rt_wsd_init(&d, &p, true, -1), 0);
+    size_t cap = rt_wsd_compress_bound(len);
+    uint8_t *out = malloc(cap);
+    int64_t n = rt_wsd_compress(&d, (const uint8_t *)text, len, out, cap);
+    assert_true(n > 0);
+    raw_send(r, true, true, RT_WS_TEXT, out, (size_t)n, false);
+    free(out);
+    rt_wsd_close(&d);
+}
+
+#define MSG(id) "{\"id\":" #id ",\"topic\":\"t\",\"event\":\"message\",\"data\":" #id ",\"ts\":1}"
+
+/* Frames we send are masked with fresh keys; pings are answered; messages
+ * compressed or in fragments arrive; each RFC violation fails the
+ * connection with its code, and the client comes back where it was. */
+static void test_raw_protocol_failures(void **state)
+{
+    (void)state;
+    int port, lfd = raw_listen(&port);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", port);
+    char *argv[] = {(char *)rtlab, "client",  "ws", "--url",         url,    "--topic",
+                    "t",           "--count", "4",  "--max-message", "1000", NULL};
+    struct tu_proc c;
+    struct raw r;
+    assert_int_equal(tu_proc_start(&c, argv), 0);
+
+    /* 1: compression agreed. A ping, a compressed message, one in three
+     * fragments with a ping between them, then a masked frame: 1002. */
+    raw_accept(&r, lfd, true, false);
+    raw_open(&r, "{\"type\":\"subscribe\",\"topic\":\"t\",\"since\":0}");
+    raw_send(&r, true, false, RT_WS_PING, "abc", 3, false);
+    raw_expect(&r, RT_WS_PONG, "abc");
+    assert_true(r.frames == 3 && memcmp(r.masks[0], r.masks[1], 4) != 0 &&
+                memcmp(r.masks[1], r.masks[2], 4) != 0);
+    raw_compressed(&r, MSG(1), strlen(MSG(1)));
+    assert_int_equal(next_id(&c, 5000), 1);
+    const char *m2 = MSG(2);
+    raw_send(&r, false, false, RT_WS_TEXT, m2, 5, false);
+    raw_send(&r, false, false, RT_WS_CONT, m2 + 5, 10, false);
+    raw_send(&r, true, false, RT_WS_PING, "", 0, false);
+    raw_send(&r, true, false, RT_WS_CONT, m2 + 15, strlen(m2) - 15, false);
+    raw_expect(&r, RT_WS_PONG, "");
+    assert_int_equal(next_id(&c, 5000), 2);
+    raw_send(&r, true, false, RT_WS_TEXT, MSG(9), strlen(MSG(9)), true);
+    raw_expect_close(&r, 1002);
+
+    /* 2: text that is not UTF-8: 1007. The resubscribe names id 2. */
+    raw_accept(&r, lfd, false, false);
+    raw_open(&r, "{\"type\":\"subscribe\",\"topic\":\"t\",\"since\":2}");
+    raw_send(&r, true, false, RT_WS_TEXT, "{\"a\":\"\xc0\xaf\"}", 10, false);
+    raw_expect_close(&r, 1007);
+
+    /* 3: a frame longer than --max-message: 1009 before its payload. */
+    raw_accept(&r, lfd, false, false);
+    raw_open(&r, "{\"type\":\"subscribe\",\"topic\":\"t\",\"since\":2}");
+    static char big[2000];
+    memset(big, ' ', sizeof big);
+    raw_send(&r, true, false, RT_WS_TEXT, big, sizeof big, false);
+    raw_expect_close(&r, 1009);
+
+    /* 4: a small compressed message that inflates past it: 1009. */
+    raw_accept(&r, lfd, true, false);
+    raw_open(&r, "{\"type\":\"subscribe\",\"topic\":\"t\",\"since\":2}");
+    raw_compressed(&r, big, sizeof big);
+    raw_expect_close(&r, 1009);
+
+    /* 5: the server closes with 1001: the client answers with 1001. */
+    raw_accept(&r, lfd, false, false);
+    raw_open(&r, "{\"type\":\"subscribe\",\"topic\":\"t\",\"since\":2}");
+    raw_send(&r, true, false, RT_WS_CLOSE,
+             "\x03\xe9"
+             "bye",
+             5, false);
+    raw_expect_close(&r, 1001);
+
+    /* 6: a wrong Sec-WebSocket-Accept: the client hangs up at once. */
+    raw_accept(&r, lfd, false, true);
+    char buf[64];
+    assert_int_equal(raw_frame(&r, buf, sizeof buf, NULL), -1);
+    close(r.fd);
+
+    /* 7: a binary frame is skipped, the connection stays; at --count the
+     * client closes with 1000 and waits for our answer. */
+    raw_accept(&r, lfd, false, false);
+    raw_open(&r, "{\"type\":\"subscribe\",\"topic\":\"t\",\"since\":2}");
+    raw_send(&r, true, false, RT_WS_BINARY, "\x01\x02", 2, false);
+    raw_text(&r, "{\"type\":\"error\",\"reason\":\"already subscribed\"}");
+    raw_text(&r, MSG(3));
+    raw_text(&r, MSG(4));
+    char close_frame[8];
+    size_t len;
+    assert_int_equal(raw_frame(&r, close_frame, sizeof close_frame, &len), RT_WS_CLOSE);
+    assert_true(len == 2 && close_frame[0] == 0x03 && close_frame[1] == (char)0xe8);
+    raw_send(&r, true, false, RT_WS_CLOSE, close_frame, 2, false);
+    close(r.fd); /* the server closes TCP first (RFC 6455 section 7.1.1) */
+    assert_int_equal(next_id(&c, 5000), 3);
+    assert_int_equal(next_id(&c, 5000), 4);
+    int64_t t0 = tu_now_ms();
+    assert_int_equal(tu_proc_stop(&c, 0, tu_ms(8000)), 0);
+    assert_true(tu_now_ms() - t0 < tu_ms(2000)); /* not the 5 s close deadline */
+    close(lfd);
+    const char *said[] = {
+        "error: topic t: the server broke the protocol: WebSocket protocol error (closing with "
+        "1002); reconnecting in",
+        "error: topic t: the server broke the protocol: WebSocket text is not valid UTF-8 "
+        "(closing with 1007)",
+        "error: topic t: the server broke the protocol: WebSocket message too big (closing "
+        "with 1009)",
+        "error: topic t: cannot inflate a message: WebSocket message too big; reconnecting",
+        "note: topic t: the server closed the connection (1001: bye); reconnecting in",
+        "error: topic t: the server's 101 answer is not a valid handshake; reconnecting in",
+        "error: ws: bad message: a binary frame (the protocol is JSON text); skipped",
+        "error: ws: the server refused a frame: already subscribed",
+        "7 streams, 7 connections, 6 reconnects, 4 messages, 0 duplicates dropped",
+    };
+    assert_null(strstr(c.err, "closing:"));
+    for (size_t i = 0; i < sizeof said / sizeof said[0]; i++)
+        if (strstr(c.err, said[i]) == NULL)
+            fail_msg("stderr lacks '%s': %s", said[i], c.err);
+}
+
 /* Against rtlab's own server: a message published over HTTP arrives, and
  * load ws delivers every message to every client. */
 static void test_rtlab_server(void **state)
@@ -360,6 +669,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_python_resume_after_drop),
         cmocka_unit_test(test_python_reset),
         cmocka_unit_test(test_python_chat),
+        cmocka_unit_test(test_raw_protocol_failures),
         cmocka_unit_test(test_rtlab_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

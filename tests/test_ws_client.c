@@ -322,6 +322,7 @@ struct raw {
     size_t in_len, in_pos;
     uint8_t masks[64][4]; /* the masking key of each frame read */
     int frames;
+    bool offered; /* the client offered permessage-deflate */
 };
 
 static int raw_listen(int *port)
@@ -360,8 +361,9 @@ static void raw_accept(struct raw *r, int lfd, bool deflate, bool bad_accept)
     assert_non_null(strstr(req, "GET /ws HTTP/1.1\r\n"));
     assert_non_null(strstr(req, "Upgrade: websocket\r\n"));
     assert_non_null(strstr(req, "Sec-WebSocket-Version: 13\r\n"));
-    assert_non_null(strstr(req, "Sec-WebSocket-Extensions: permessage-deflate; "
-                                "server_no_context_takeover; client_no_context_takeover"));
+    r->offered = strstr(req, "Sec-WebSocket-Extensions: permessage-deflate; "
+                             "server_no_context_takeover; client_no_context_takeover") != NULL;
+    assert_true(r->offered || !deflate);
     const char *k = strstr(req, "Sec-WebSocket-Key: ");
     assert_non_null(k);
     k += 19;
@@ -521,6 +523,7 @@ static void test_raw_protocol_failures(void **state)
     /* 1: compression agreed. A ping, a compressed message, one in three
      * fragments with a ping between them, then a masked frame: 1002. */
     raw_accept(&r, lfd, true, false);
+    assert_true(r.offered);
     raw_open(&r, "{\"type\":\"subscribe\",\"topic\":\"t\",\"since\":0}");
     raw_send(&r, true, false, RT_WS_PING, "abc", 3, false);
     raw_expect(&r, RT_WS_PONG, "abc");
@@ -613,6 +616,58 @@ static void test_raw_protocol_failures(void **state)
             fail_msg("stderr lacks '%s': %s", said[i], c.err);
 }
 
+/* --heartbeat: a ping every interval; a connection silent for 2.5 of them
+ * is dropped and reopened; one whose pings are answered stays. */
+static void test_raw_heartbeat(void **state)
+{
+    (void)state;
+    int port, lfd = raw_listen(&port);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", port);
+    char *argv[] = {(char *)rtlab, "client",      "ws",  "--url",        url, "--topic",
+                    "t",           "--heartbeat", "0.2", "--no-deflate", NULL};
+    struct tu_proc c;
+    struct raw r;
+    char buf[64];
+    size_t len;
+    assert_int_equal(tu_proc_start(&c, argv), 0);
+    /* 1: we never answer its pings: after 0.5 s of silence it reconnects. */
+    raw_accept(&r, lfd, false, false);
+    assert_false(r.offered); /* --no-deflate */
+    raw_open(&r, "{\"type\":\"subscribe\",\"topic\":\"t\",\"since\":0}");
+    int64_t t0 = tu_now_ms();
+    assert_int_equal(raw_frame(&r, buf, sizeof buf, &len), RT_WS_PING);
+    assert_int_equal(len, 8);
+    assert_int_equal(raw_frame(&r, buf, sizeof buf, &len), RT_WS_PING);
+    int op;
+    while ((op = raw_frame(&r, buf, sizeof buf, &len)) == RT_WS_PING)
+        ;
+    assert_int_equal(op, -1); /* it hung up */
+    int64_t silent = tu_now_ms() - t0;
+    assert_true(silent >= 450 && silent < 500 + tu_ms(1000));
+    close(r.fd);
+    /* 2: pongs come back: it stays for well over 2.5 intervals. */
+    raw_accept(&r, lfd, false, false);
+    raw_open(&r, "{\"type\":\"subscribe\",\"topic\":\"t\",\"since\":0}");
+    int pings = 0;
+    for (t0 = tu_now_ms(); tu_now_ms() - t0 < 1500;) {
+        assert_int_equal(raw_frame(&r, buf, sizeof buf, &len), RT_WS_PING);
+        raw_send(&r, true, false, RT_WS_PONG, buf, len, false);
+        pings++;
+    }
+    assert_true(pings >= 5);
+    struct pollfd p = {lfd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 0), 0); /* no new connection */
+    kill(c.pid, SIGTERM);                /* Close 1000, answered */
+    raw_expect_close(&r, 1000);
+    assert_int_equal(tu_proc_stop(&c, 0, tu_ms(8000)), 0);
+    if (strstr(c.err, "error: topic t: nothing received for 0.5 s (heartbeat watchdog): the "
+                      "connection looks dead; reconnecting in") == NULL)
+        fail_msg("stderr: %s", c.err);
+    assert_non_null(strstr(c.err, "2 streams, 2 connections, 1 reconnects"));
+    close(lfd);
+}
+
 /* Against rtlab's own server: a message published over HTTP arrives, and
  * load ws delivers every message to every client. */
 static void test_rtlab_server(void **state)
@@ -670,6 +725,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_python_reset),
         cmocka_unit_test(test_python_chat),
         cmocka_unit_test(test_raw_protocol_failures),
+        cmocka_unit_test(test_raw_heartbeat),
         cmocka_unit_test(test_rtlab_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -221,7 +221,7 @@ static int check_peer(const struct rt_approach *ap, struct load_opts *o, bool cl
 {
     if (o->peer != RT_PEER_NCHAN)
         return 0;
-    if (!ap->holds) {
+    if (!ap->holds || ap->endpoint_init != NULL) { /* short and ws */
         fprintf(stderr, "rtlab load: --peer nchan is for long and sse, not %s\n", ap->name);
         return -1;
     }

@@ -133,6 +133,7 @@ struct ws_sub {
     size_t ctl_len;
     uint8_t *msg; /* a data message in pieces; NULL when none */
     size_t msg_len, msg_cap;
+    char *label; /* "a, b": several topics, as messages name them; or NULL */
     struct ws_pending *pending, **pending_tail;
     size_t pending_bytes;
     char why[160]; /* set when we end the connection ourselves: why */
@@ -519,6 +520,8 @@ static void take_event(struct ws_sub *s, const struct rt_ws_event *ev)
             take_control(s, ev->frame.opcode, s->ctl, s->ctl_len);
         return;
     }
+    if (s->quitting)
+        return; /* closing: nothing more is delivered (--count means N) */
     bool whole = ev->message_end && s->msg_len == 0 && ev->frame.opcode != RT_WS_CONT &&
                  ev->data_len == ev->frame.len;
     if (whole) {
@@ -656,6 +659,8 @@ static void on_closed(void *sub)
     }
     free(s->pos);
     s->pos = NULL;
+    free(s->label);
+    s->label = NULL;
     drop_message_buffer(s);
     if (s->user_close_cb)
         s->user_close_cb(s);
@@ -766,6 +771,23 @@ void rt_ws_sub_close_when_sent(void *sub, void (*cb)(void *sub))
 
 /* ---- The subscriber interface ------------------------------------------ */
 
+/* "a, b, c" (at most about 200 bytes: "a, b, ... (9 topics)"); NULL when
+ * out of memory. */
+static char *topic_label(const char *const *topics, size_t n)
+{
+    char *label = malloc(256);
+    size_t at = 0;
+    for (size_t i = 0; label && i < n; i++) {
+        size_t len = strlen(topics[i]);
+        if (at + len + 2 > 200) {
+            snprintf(label + at, 256 - at, "... (%zu topics)", n);
+            break;
+        }
+        at += (size_t)snprintf(label + at, 256 - at, "%s%s", topics[i], i + 1 < n ? ", " : "");
+    }
+    return label;
+}
+
 static int ws_init(uv_loop_t *loop, void *sub, const struct rt_sub_config *cfg)
 {
     struct ws_sub *s = sub;
@@ -785,8 +807,11 @@ static int ws_init(uv_loop_t *loop, void *sub, const struct rt_sub_config *cfg)
     if (r < 0) {
         free(s->pos);
         s->pos = NULL;
+        return r;
     }
-    return r;
+    if (s->num_topics > 1 && (s->label = topic_label(s->topics, s->num_topics)) != NULL)
+        s->b.cfg.topic = s->label; /* what a connection's trouble is said about */
+    return 0;
 }
 
 static void ws_start(void *sub, uint64_t delay_ms)

@@ -20,7 +20,7 @@
  * limits, 12/13 permessage-deflate (RFC 7692). Where our server differs from
  * an echo server, or Autobahn's case needs a feature we do not have (4 MiB
  * messages: our limit is 1 MiB), the case is adapted and says so; cases
- * numbered past Autobahn's in a category (2.12, 5.21 on, 7.14, 9.9, 12.4
+ * numbered past Autobahn's in a category (1.3, 2.12, 5.21 on, 7.14, 9.9, 12.4
  * on, 13.9 on) are our own. Each case prints one line; each category is one
  * cmocka test that fails when any of its cases failed; a summary comes last.
  *
@@ -540,6 +540,11 @@ static int ws_recv(struct wsc *c, struct wmsg *m, int timeout_ms)
 
 static int topic_seq;
 
+/* Frames a case wants sent in the same write as the upgrade request, before
+ * the 101 comes back (the next ws_open_ext() takes and frees them). */
+static uint8_t *behind_request;
+static size_t behind_len;
+
 /* Connects and shakes hands. offer: a Sec-WebSocket-Extensions value or
  * NULL; prefs: what that offer asked for, to check the answer with. */
 static struct wsc *ws_open_ext(int port, const char *offer, const struct rt_wsd_prefs *prefs)
@@ -569,7 +574,16 @@ static struct wsc *ws_open_ext(int port, const char *offer, const struct rt_wsd_
     static char head[8192];
     struct rt_http_response resp;
     int status = 0;
-    if (tu_send(c->fd, req, (size_t)n))
+    char *both = malloc((size_t)n + behind_len); /* the request and what follows */
+    memcpy(both, req, (size_t)n);
+    if (behind_len > 0)
+        memcpy(both + n, behind_request, behind_len);
+    bool sent = tu_send(c->fd, both, (size_t)n + behind_len);
+    free(both);
+    free(behind_request);
+    behind_request = NULL;
+    behind_len = 0;
+    if (sent)
         status = tu_recv_response(c->fd, head, sizeof(head), tu_ms(5000));
     bool ok = status == 101 || flunk("handshake answered %d", status);
     ok = ok && (rt_http_response_parse(&resp, head, strlen(head), 0, sizeof(head)) > 0 ||
@@ -762,6 +776,15 @@ static bool subscribe(struct wsc *c)
     return send_text(c, s) && sync_ping(c);
 }
 
+/* Subscribes c to topic, which other connections use too. */
+static bool subscribe_to(struct wsc *c, const char *topic)
+{
+    char s[128];
+    snprintf(c->topic, sizeof(c->topic), "%s", topic);
+    snprintf(s, sizeof(s), "{\"type\":\"subscribe\",\"topic\":\"%s\"}", c->topic);
+    return send_text(c, s) && sync_ping(c);
+}
+
 /* Opens and subscribes, or NULL. */
 static struct wsc *open_sub(int port)
 {
@@ -889,6 +912,48 @@ static bool binary_case(size_t n, size_t frag, size_t chop)
     return ok;
 }
 
+/* Frames right behind the upgrade request, in the same write: the server
+ * must keep the bytes that came with the request and handle them once the
+ * connection is a WebSocket. (A browser waits for the 101, as RFC 6455
+ * section 4.1 asks of clients; a server must not lose bytes all the same.) */
+static bool frames_behind_request(void)
+{
+    struct wsc *q = calloc(1, sizeof(*q)); /* only to build masked frames */
+    char topic[16], s[128];
+    snprintf(topic, sizeof(topic), "t%d", ++topic_seq);
+    snprintf(s, sizeof(s), "{\"type\":\"subscribe\",\"topic\":\"%s\"}", topic);
+    qf(q, FIN | OP_TEXT, s, strlen(s));
+    qf(q, FIN | OP_TEXT, "{\"type\":\"ping\"}", 15);
+    qf(q, FIN | OP_PING, "early", 5);
+    behind_request = q->out;
+    behind_len = q->out_len;
+    q->out = NULL;
+    q->fd = -1;
+    ws_free(q);
+    struct wsc *c = ws_open(srv.port);
+    if (c == NULL)
+        return false;
+    snprintf(c->topic, sizeof(c->topic), "%s", topic);
+    struct pub p = pub_sized(c, 200, 1);
+    bool ok = expect_type(c, "pong") && expect_pong(c, "early", 5) &&
+              round_trip(c, &p, 0, 0, false) && ws_finish(c);
+    pub_free(&p);
+    ws_free(c);
+    return ok;
+}
+
+/* Raw bytes on an open connection: a frame the helpers would not build. */
+static bool raw_frame(const uint8_t *bytes, size_t n, uint16_t want_close)
+{
+    struct wsc *c = open_sub(srv.port);
+    if (c == NULL)
+        return false;
+    bool ok = tu_send(c->fd, (const char *)bytes, n) || flunk("send failed");
+    ok = ok && (want_close ? expect_close(c, want_close) : expect_type(c, "pong") && ws_finish(c));
+    ws_free(c);
+    return ok;
+}
+
 static void test_1_framing(void **state)
 {
     (void)state;
@@ -908,6 +973,22 @@ static void test_1_framing(void **state)
                  chop ? " in chops of 997" : "");
         report(id, what, binary_case(sizes[i], 0, chop));
     }
+    report("1.3.1", "frames in the same write as the upgrade request", frames_behind_request());
+    /* {"type":"ping"} with its 15-byte length in the 16-bit and 64-bit forms
+     * (allowed: RFC 6455's minimal-length rule binds the sender), mask 0. */
+    static const uint8_t len16[] = {0x81, 0xfe, 0,   15,  0,   0,   0,   0,   '{', '"', 't', 'y',
+                                    'p',  'e',  '"', ':', '"', 'p', 'i', 'n', 'g', '"', '}'};
+    static const uint8_t len64[] = {0x81, 0xff, 0,   0,   0,   0,   0,   0,   0,   15,
+                                    0,    0,    0,   0,   '{', '"', 't', 'y', 'p', 'e',
+                                    '"',  ':',  '"', 'p', 'i', 'n', 'g', '"', '}'};
+    report("1.3.2", "length in a longer form than needed (16-bit): handled",
+           raw_frame(len16, sizeof(len16), 0));
+    report("1.3.3", "length in a longer form than needed (64-bit): handled",
+           raw_frame(len64, sizeof(len64), 0));
+    static const uint8_t unmasked[] = {0x81, 15,  '{', '"', 't', 'y', 'p', 'e', '"',
+                                       ':',  '"', 'p', 'i', 'n', 'g', '"', '}'};
+    report("1.3.4", "unmasked client frame: 1002 (RFC 6455 section 5.1)",
+           raw_frame(unmasked, sizeof(unmasked), 1002));
     category_done();
 }
 
@@ -1928,14 +2009,16 @@ static struct wsc *open_deflate(int port, const char *offer, const struct rt_wsd
 
 /* 12.x: n compressed publishes of size bytes each, echoed (the echoes
  * inflated with the negotiated settings). */
-static bool deflate_round_trips(int n, size_t size, int kind)
+static bool deflate_round_trips(int port, int n, size_t size, int kind)
 {
-    struct wsc *c = open_deflate(srv.port, OFFER_DEFAULT, &prefs_default);
+    struct wsc *c = open_deflate(port, OFFER_DEFAULT, &prefs_default);
     if (c == NULL)
         return false;
-    bool ok = true;
-    if (strstr(c->ext, "server_no_context_takeover") == NULL)
-        ok = flunk("default answer '%s' lacks server_no_context_takeover", c->ext);
+    bool ok = true, shared = port == srv.port;
+    if (shared != (strstr(c->ext, "server_no_context_takeover") != NULL))
+        ok = flunk("--deflate %s answered '%s'", shared ? "shared" : "context", c->ext);
+    if (ok && !shared && strstr(c->ext, "client_no_context_takeover") != NULL)
+        ok = flunk("--deflate context asks the client not to keep context: '%s'", c->ext);
     for (int i = 0; i < n && ok; i++) {
         struct pub p = pub_text(c, size, kind);
         ok = round_trip(c, &p, 0, 0, true);
@@ -1998,6 +2081,46 @@ static bool offer_case(int port, const char *offer, const struct rt_wsd_prefs *p
     }
     ok = ok && ws_finish(c);
     ws_free(c);
+    return ok;
+}
+
+/* One publish reaches three subscribers of a topic that agreed to different
+ * things: the default offer, a 2^9 server window, no compression. Each copy
+ * must inflate under its own connection's terms (with --deflate shared the
+ * server compresses once for those it can and must not send that copy to
+ * the one with the smaller window). */
+static bool fan_out(int port)
+{
+    static const struct rt_wsd_prefs p9 = {false, false, 9, 15};
+    struct wsc *c[3] = {open_deflate(port, OFFER_DEFAULT, &prefs_default),
+                        ws_open_ext(port, "permessage-deflate; server_max_window_bits=9", &p9),
+                        ws_open(port)};
+    bool ok = c[0] != NULL && c[1] != NULL && c[2] != NULL;
+    ok = ok && (c[1]->deflate || flunk("server_max_window_bits=9 declined"));
+    for (int i = 1; i < 3 && ok; i++)
+        ok = subscribe_to(c[i], c[0]->topic);
+    for (int round = 0; round < 3 && ok; round++) {
+        size_t gap = 600 + (size_t)round * 1000, n = 100 + gap + 100 + 2;
+        char *v = malloc(n);
+        v[0] = v[n - 1] = '"';
+        fill_text(v + 1, 100, 2);
+        fill_text(v + 101, gap, 2);
+        memcpy(v + 101 + gap, v + 1, 100);
+        struct pub p = pub_value(c[0], v, n);
+        free(v);
+        c[0]->strict = c[1]->strict = true;
+        ok = send_msg(c[0], OP_TEXT, p.json, p.len, 0, 0, round != 1);
+        for (int i = 0; i < 3 && ok; i++) {
+            ok = expect_echo(c[i], &p);
+            if (!ok)
+                why_prefix("subscriber %d", i);
+        }
+        pub_free(&p);
+    }
+    for (int i = 0; i < 3 && ok; i++)
+        ok = ws_finish(c[i]);
+    for (int i = 0; i < 3; i++)
+        ws_free(c[i]);
     return ok;
 }
 
@@ -2174,8 +2297,15 @@ static void test_12_deflate(void **state)
             snprintf(id, sizeof(id), "12.%d.%d", k + 1, i + 1);
             snprintf(what, sizeof(what), "20 compressed publishes of %zu bytes of %s text",
                      sizes[i], kinds[k]);
-            report(id, what, deflate_round_trips(20, sizes[i], k));
+            report(id, what, deflate_round_trips(srv.port, 20, sizes[i], k));
         }
+    for (int i = 0; i < 8; i++) {
+        snprintf(id, sizeof(id), "12.6.%d", i + 1);
+        snprintf(what, sizeof(what),
+                 "--deflate context (both sides keep context): 20 publishes of %zu bytes",
+                 sizes[i]);
+        report(id, what, deflate_round_trips(srv_ctx.port, 20, sizes[i], i % 3));
+    }
     report("12.4.1", "compressed in 7-byte fragments: echoed", deflate_good(0));
     report("12.4.2", "uncompressed messages after negotiating: echoed", deflate_good(1));
     report("12.4.3", "compressed empty message: error frame", deflate_good(2));
@@ -2244,6 +2374,10 @@ static void test_13_deflate_params(void **state)
         report(id, what, offer_case(srv_ctx.port, offer, &prefs, bits, false, false));
     }
     report("13.12.1", "--deflate context: context kept across messages", context_takeover(false));
+    report("13.14.1", "one publish to subscribers with different windows (shared)",
+           fan_out(srv.port));
+    report("13.14.2", "one publish to subscribers with different windows (context)",
+           fan_out(srv_ctx.port));
     report("13.12.2", "--deflate context honours server_no_context_takeover",
            context_takeover(true));
     report("13.13.1", "server_max_window_bits=8: declined",

@@ -92,7 +92,8 @@ struct rt_sub_stats {
     uint64_t errors;        /* failed requests or streams: network, timeout, 5xx,
                                bad answer, silent stream */
     uint64_t resets;        /* the server said our position is gone */
-    uint64_t held;          /* now: polls in flight plus streams open */
+    uint64_t held;          /* now: polls in flight plus streams open (WebSockets:
+                               subscriptions live, the pong after them back) */
     uint64_t open;          /* now: TCP connections open */
     struct rt_hist latency; /* delivery latency, microseconds: now - ts */
 };

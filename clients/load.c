@@ -8,10 +8,11 @@
  *            starts there and "expected deliveries" is simply published x
  *            clients. A polling server is asked GET /poll with since=0,
  *            then since=next, until 204 (with timeout=0, so a long-polling
- *            server answers at once). An SSE server has no /poll: one SSE
- *            subscriber replays the log from 0, and the end is where its
- *            stream has gone quiet for PROBE_QUIET_MS;
- *   CONNECT  (long polling, SSE: approaches that hold a request or stream)
+ *            server answers at once). An SSE or WebSocket server has no
+ *            /poll: one subscriber replays the log from 0, and the end is
+ *            where its stream has gone quiet for PROBE_QUIET_MS;
+ *   CONNECT  (long polling, SSE, WebSockets: approaches that hold a request
+ *            or stream; a WebSocket counts once its subscribe is live)
  *            the subscribers connect, CONNECT_BATCH every CONNECT_TICK_MS,
  *            until every one holds an open connection and a poll or stream,
  *            then SETTLE_MS more for the server to read the last requests.

@@ -2259,9 +2259,27 @@ static bool deflate_good(int kind)
         for (int i = 0; i < 3 && ok; i++)
             ok = round_trip(c, &p, 0, 0, true);
         break;
-    default: /* a compressed frame in chops of 1 byte */
+    case 5: /* a compressed frame in chops of 1 byte */
         ok = send_msg(c, OP_TEXT, p.json, p.len, 0, 1, true) && expect_echo(c, &p);
         break;
+    default: { /* compressed, 5 fragments, a ping after each but the last */
+        size_t zn, pings = 0;
+        uint8_t *z = compress_msg(c, p.json, p.len, &zn);
+        size_t frag = (zn + 4) / 5;
+        for (size_t off = 0; off < zn; off += frag) {
+            size_t n = zn - off < frag ? zn - off : frag;
+            bool last = off + n == zn;
+            qf(c, (uint8_t)((off == 0 ? OP_TEXT | RSV1 : OP_CONT) | (last ? FIN : 0)), z + off, n);
+            if (!last && ++pings)
+                qf(c, FIN | OP_PING, "mid", 3);
+        }
+        free(z);
+        ok = flush(c, 0);
+        for (size_t i = 0; i < pings && ok; i++)
+            ok = expect_pong(c, "mid", 3);
+        ok = ok && expect_echo(c, &p);
+        break;
+    }
     }
     ok = ok && ws_finish(c);
     pub_free(&p);
@@ -2283,6 +2301,42 @@ static bool deflate_off(void)
     }
     qf(c, FIN | RSV1 | OP_TEXT, "\x02\x00", 2);
     return queued_fail_case(c, 0, 1002);
+}
+
+/* A compressed publish that inflates to exactly total bytes, a few KiB on
+ * the wire: the limit bounds the inflated size, so at 1 MiB it is echoed
+ * and one byte more gets 1009. */
+static bool deflate_at_limit(size_t total)
+{
+    struct wsc *c = open_deflate(srv.port, OFFER_DEFAULT, &prefs_default);
+    if (c == NULL)
+        return false;
+    struct pub p = pub_sized(c, total, 0);
+    bool ok;
+    if (total <= RT_WS_MAX_MESSAGE) {
+        ok = round_trip(c, &p, 0, 0, true) && ws_finish(c);
+    } else {
+        if (!send_msg(c, OP_TEXT, p.json, p.len, 0, 0, true))
+            forgive();
+        ok = expect_close(c, 1009);
+    }
+    pub_free(&p);
+    ws_free(c);
+    return ok;
+}
+
+/* 1 MiB publishes of text that compresses well or hardly at all, in one
+ * frame and in 64 KiB fragments of the compressed bytes. */
+static bool deflate_big(int port, int kind)
+{
+    struct wsc *c = open_deflate(port, OFFER_DEFAULT, &prefs_default);
+    if (c == NULL)
+        return false;
+    struct pub p = pub_sized(c, RT_WS_MAX_MESSAGE, kind);
+    bool ok = round_trip(c, &p, 0, 0, true) && round_trip(c, &p, 65536, 0, true) && ws_finish(c);
+    pub_free(&p);
+    ws_free(c);
+    return ok;
 }
 
 static void test_12_deflate(void **state)
@@ -2312,11 +2366,20 @@ static void test_12_deflate(void **state)
     report("12.4.4", "compressed message ending in a BFINAL block", deflate_good(3));
     report("12.4.5", "client context takeover: same message 3 times", deflate_good(4));
     report("12.4.6", "compressed frame in chops of 1 byte", deflate_good(5));
+    report("12.4.7", "compressed in 5 fragments, pings between: pongs, echo", deflate_good(6));
     report("12.5.1", "RSV1 on a continuation frame: 1002", deflate_bad(0, 1002));
     report("12.5.2", "RSV1 on a ping: 1002", deflate_bad(1, 1002));
     report("12.5.3", "compressed invalid UTF-8: 1007", deflate_bad(2, 1007));
     report("12.5.4", "RSV1 payload that is not deflate: 1007", deflate_bad(3, 1007));
     report("12.5.5", "2 MiB inflated from a few KiB: 1009", deflate_bad(4, 1009));
+    report("12.5.6", "inflates to exactly 1 MiB: echoed", deflate_at_limit(RT_WS_MAX_MESSAGE));
+    report("12.5.7", "inflates to 1 MiB + 1: 1009", deflate_at_limit(RT_WS_MAX_MESSAGE + 1));
+    report("12.7.1", "1 MiB compressed publishes (word text), shared", deflate_big(srv.port, 1));
+    report("12.7.2", "1 MiB compressed publishes (random text), shared", deflate_big(srv.port, 2));
+    report("12.7.3", "1 MiB compressed publishes (word text), context",
+           deflate_big(srv_ctx.port, 1));
+    report("12.7.4", "1 MiB compressed publishes (random text), context",
+           deflate_big(srv_ctx.port, 2));
     printf("category 12 took %lld ms\n", (long long)(tu_now_ms() - t0));
     category_done();
 }

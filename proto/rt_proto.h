@@ -638,12 +638,15 @@ struct rt_wsd_prefs {
     uint8_t client_max_window_bits;
 };
 
-/* The agreed parameters; bits are 8..15, 15 when the response named none. */
+/* The agreed parameters; bits are 8..15, 15 when the response named none.
+ * server_bits_named: the offer had server_max_window_bits, so the answer
+ * must name it even at 15 (RFC 7692 section 7.1.2.1). */
 struct rt_wsd_params {
     bool server_no_context_takeover;
     bool client_no_context_takeover;
     uint8_t server_max_window_bits;
     uint8_t client_max_window_bits;
+    bool server_bits_named;
 };
 
 /*

@@ -265,6 +265,7 @@ static bool answer_offer(const struct pmd *m, const struct rt_wsd_prefs *prefs,
     out->server_no_context_takeover = m->snct || prefs->server_no_context_takeover;
     out->client_no_context_takeover = m->cnct || prefs->client_no_context_takeover;
     out->server_max_window_bits = our_smwb;
+    out->server_bits_named = m->has_smwb;
     if (m->has_smwb) {
         if (m->smwb < 9)
             return false; /* zlib cannot compress with a 256-byte window */
@@ -326,7 +327,7 @@ int rt_wsd_response_write(char *out, size_t cap, const struct rt_wsd_params *p)
         ok = put(out, cap, &pos, "; server_no_context_takeover");
     if (ok && p->client_no_context_takeover)
         ok = put(out, cap, &pos, "; client_no_context_takeover");
-    if (ok && p->server_max_window_bits < 15)
+    if (ok && (p->server_max_window_bits < 15 || p->server_bits_named))
         ok = put_bits(out, cap, &pos, "; server_max_window_bits=", p->server_max_window_bits);
     if (ok && p->client_max_window_bits < 15)
         ok = put_bits(out, cap, &pos, "; client_max_window_bits=", p->client_max_window_bits);

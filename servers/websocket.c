@@ -804,7 +804,7 @@ static int start(struct rt_server *srv)
     rt_list_init(&ws->conns);
     /* Both directions reset per message, so one compressor per window size
      * and one decompressor serve every connection. */
-    struct rt_wsd_params p = {true, true, 15, 15};
+    struct rt_wsd_params p = {true, true, 15, 15, false};
     for (int b = 9; b <= 15; b++) {
         p.server_max_window_bits = (uint8_t)b;
         rt_wsd_init(&ws->def[b], &p, true, -1);

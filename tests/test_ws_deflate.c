@@ -20,7 +20,7 @@
 
 #include "rt_proto.h"
 
-static const struct rt_wsd_params defaults = {false, false, 15, 15};
+static const struct rt_wsd_params defaults = {false, false, 15, 15, false};
 
 static int64_t inflate_bytes(struct rt_wsd *d, const uint8_t *in, size_t len, char *out, size_t max)
 {
@@ -55,7 +55,7 @@ static void test_rfc_hello(void **state)
     rt_wsd_close(&c);
 
     /* Without context takeover both come out as the first. */
-    struct rt_wsd_params nct = {true, true, 15, 15};
+    struct rt_wsd_params nct = {true, true, 15, 15, false};
     assert_int_equal(rt_wsd_init(&s, &nct, true, -1), 0);
     for (int i = 0; i < 2; i++) {
         n = rt_wsd_compress(&s, (const uint8_t *)"Hello", 5, out, sizeof out);
@@ -132,7 +132,7 @@ static size_t chat_json(char *out, size_t cap, uint64_t id)
  * size in per-mille of the raw size. */
 static int round_trip_ratio(bool no_context_takeover, double *mean_raw)
 {
-    struct rt_wsd_params p = {no_context_takeover, no_context_takeover, 15, 15};
+    struct rt_wsd_params p = {no_context_takeover, no_context_takeover, 15, 15, false};
     struct rt_wsd s, c;
     assert_int_equal(rt_wsd_init(&s, &p, true, -1), 0);
     assert_int_equal(rt_wsd_init(&c, &p, false, -1), 0);
@@ -172,7 +172,7 @@ static void test_round_trip_random(void **state)
     (void)state;
     /* Random bytes (incompressible) and long repetitive ones, both ways. */
     for (int takeover = 0; takeover < 2; takeover++) {
-        struct rt_wsd_params p = {!takeover, !takeover, 10, 12};
+        struct rt_wsd_params p = {!takeover, !takeover, 10, 12, false};
         struct rt_wsd s, c;
         assert_int_equal(rt_wsd_init(&s, &p, true, 9), 0);
         assert_int_equal(rt_wsd_init(&c, &p, false, 1), 0);
@@ -217,7 +217,7 @@ static void test_empty_message(void **state)
 {
     (void)state;
     for (int takeover = 0; takeover < 2; takeover++) {
-        struct rt_wsd_params p = {!takeover, !takeover, 15, 15};
+        struct rt_wsd_params p = {!takeover, !takeover, 15, 15, false};
         struct rt_wsd s, c;
         assert_int_equal(rt_wsd_init(&s, &p, true, -1), 0);
         assert_int_equal(rt_wsd_init(&c, &p, false, -1), 0);
@@ -247,7 +247,7 @@ static void test_empty_message(void **state)
 static void test_compress_once(void **state)
 {
     (void)state;
-    struct rt_wsd_params p = {true, false, 15, 15};
+    struct rt_wsd_params p = {true, false, 15, 15, false};
     struct rt_wsd pub, sub[3];
     assert_int_equal(rt_wsd_init(&pub, &p, true, -1), 0);
     for (int k = 0; k < 3; k++)
@@ -390,6 +390,11 @@ static void test_server_negotiate(void **state)
          "permessage-deflate; server_max_window_bits=10"},
         {"permessage-deflate; server_max_window_bits=\"12\"", &none, 1,
          "permessage-deflate; server_max_window_bits=12"},
+        /* Offered, even at 15: the answer must name it (section 7.1.2.1). */
+        {"permessage-deflate; server_max_window_bits=15", &none, 1,
+         "permessage-deflate; server_max_window_bits=15"},
+        {"permessage-deflate; server_max_window_bits=15", &nct, 1,
+         "permessage-deflate; server_no_context_takeover; server_max_window_bits=15"},
         {"permessage-deflate; client_max_window_bits=9", &none, 1,
          "permessage-deflate; client_max_window_bits=9"},
         /* Declined: bad values, duplicates, unknown or misplaced values. */
@@ -504,7 +509,7 @@ static void test_window_bits(void **state)
 {
     (void)state;
     for (uint8_t bits = 9; bits <= 15; bits++) {
-        struct rt_wsd_params p = {false, false, bits, bits};
+        struct rt_wsd_params p = {false, false, bits, bits, false};
         struct rt_wsd s, c;
         assert_int_equal(rt_wsd_init(&s, &p, true, -1), 0);
         assert_int_equal(rt_wsd_init(&c, &p, false, -1), 0);
@@ -518,7 +523,7 @@ static void test_window_bits(void **state)
         rt_wsd_close(&s);
         rt_wsd_close(&c);
     }
-    struct rt_wsd_params eight = {false, false, 8, 15};
+    struct rt_wsd_params eight = {false, false, 8, 15, false};
     struct rt_wsd s;
     assert_int_equal(rt_wsd_init(&s, &eight, true, -1), RT_EWSEXT);
     assert_int_equal(rt_wsd_init(&s, &eight, false, -1), 0); /* inflating 8 is fine */

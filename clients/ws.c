@@ -120,15 +120,17 @@ struct ws_sub {
     uint64_t max_message;
     char key[RT_WS_KEY_LEN + 1]; /* the handshake's Sec-WebSocket-Key */
     struct rt_ws_decoder dec;
-    bool deflate;    /* permessage-deflate on this connection */
-    bool open;       /* the handshake is done: frames flow */
-    bool live;       /* our ping after the subscribes came back (held) */
-    bool was_live;   /* this connection went live: the backoff starts over */
-    bool close_sent; /* no more frames from us */
-    bool close_got;  /* the server's Close came */
-    bool failed;     /* we failed the connection: ignore what still comes */
-    bool quitting;   /* close() was called */
-    bool close_when_sent;
+    bool deflate;                   /* permessage-deflate on this connection */
+    bool open;                      /* the handshake is done: frames flow */
+    bool live;                      /* our ping after the subscribes came back (held) */
+    bool was_live;                  /* this connection went live: the backoff starts over */
+    bool close_sent;                /* no more frames from us */
+    bool close_got;                 /* the server's Close came */
+    bool failed;                    /* we failed the connection: ignore what still comes */
+    bool quitting;                  /* close() was called */
+    bool close_when_sent;           /* rt_ws_sub_close_when_sent(): on the next connection */
+    bool close_on_pong;             /* ... and now: once our last ping's pong is back */
+    uint8_t pongs_due;              /* {"type":"ping"} sent, pong not yet back */
     uint8_t ctl[RT_WS_CONTROL_MAX]; /* a control frame's payload */
     size_t ctl_len;
     uint8_t *msg; /* a data message in pieces; NULL when none */
@@ -260,6 +262,14 @@ static void fail_connection(struct ws_sub *s, int err, const char *fmt, ...)
 
 /* ---- Subscribing ------------------------------------------------------- */
 
+/* {"type":"ping"}: its pong says the server has done all we sent before. */
+static void send_app_ping(struct ws_sub *s)
+{
+    static const char ping[] = "{\"type\":\"ping\"}";
+    if (!s->failed && send_text(s, ping, sizeof ping - 1) == 0)
+        s->pongs_due++;
+}
+
 static void send_subscribes(struct ws_sub *s)
 {
     char frame[RT_NAME_MAX + 96];
@@ -275,9 +285,7 @@ static void send_subscribes(struct ws_sub *s)
         send_text(s, frame, (size_t)n); /* topic names need no escaping */
     }
     /* Replies come in order: its pong means every replay is done. */
-    static const char ping[] = "{\"type\":\"ping\"}";
-    if (!s->failed)
-        send_text(s, ping, sizeof ping - 1);
+    send_app_ping(s);
 }
 
 /* Sends what was kept for a connection; then closes if that was asked. */
@@ -329,10 +337,14 @@ static void take_reset(struct ws_sub *s, const cJSON *root)
 
 static void take_pong(struct ws_sub *s)
 {
-    if (s->live)
-        return;
-    s->live = s->was_live = true;
-    s->b.cfg.stats->held++;
+    if (s->pongs_due > 0)
+        s->pongs_due--;
+    if (!s->live) {
+        s->live = s->was_live = true;
+        s->b.cfg.stats->held++;
+    }
+    if (s->close_on_pong && s->pongs_due == 0)
+        ws_close(s, s->user_close_cb);
 }
 
 static void take_signal(struct ws_sub *s, const cJSON *root)
@@ -566,6 +578,22 @@ static void on_data(struct rt_hclient *http, const char *p, size_t n)
 
 /* ---- The connection ---------------------------------------------------- */
 
+static void on_drain_deadline(uv_timer_t *t)
+{
+    struct ws_sub *s = t->data;
+    ws_close(s, s->user_close_cb);
+}
+
+/* Everything is sent; close once the server has handled it all, and so has
+ * sent us whatever it caused (our own publishes come back to us): that is
+ * when the pong of one more ping arrives. At most RT_WS_CLOSE_TIMEOUT_MS. */
+static void drain_then_close(struct ws_sub *s)
+{
+    send_app_ping(s);
+    s->close_on_pong = true;
+    (void)uv_timer_start(&s->b.timer, on_drain_deadline, RT_WS_CLOSE_TIMEOUT_MS, 0);
+}
+
 /* The 101 is in: check it, then subscribe. */
 static void on_head(struct rt_hclient *http, const struct rt_hanswer *ans)
 {
@@ -601,7 +629,7 @@ static void on_head(struct rt_hclient *http, const struct rt_hanswer *ans)
     if (s->failed)
         return;
     if (s->close_when_sent && s->pending == NULL) {
-        ws_close(s, s->user_close_cb);
+        drain_then_close(s);
         return;
     }
     if (s->b.cfg.heartbeat_ms)
@@ -707,6 +735,8 @@ static void connect_now(struct ws_sub *s)
                                  .client_no_context_takeover = true};
     int r = random_bytes(nonce, sizeof nonce);
     s->open = s->live = s->was_live = s->close_sent = s->close_got = s->failed = false;
+    s->close_on_pong = false;
+    s->pongs_due = 0;
     s->why[0] = '\0';
     s->ctl_len = 0;
     if (r == 0) {
@@ -761,12 +791,10 @@ int rt_ws_sub_send(void *sub, const char *text, size_t len, bool keep)
 void rt_ws_sub_close_when_sent(void *sub, void (*cb)(void *sub))
 {
     struct ws_sub *s = sub;
-    if (s->open && !s->failed && s->pending == NULL) {
-        ws_close(sub, cb);
-        return;
-    }
-    s->close_when_sent = true; /* on_head() closes after sending */
+    s->close_when_sent = true; /* else on_head() does it after sending */
     s->user_close_cb = cb;
+    if (s->open && !s->failed && s->pending == NULL)
+        drain_then_close(s);
 }
 
 /* ---- The subscriber interface ------------------------------------------ */

@@ -19,7 +19,8 @@
 //   hold           keep receiving until the server closes or --timeout passes
 //
 // Output: "open EXT" (the response's Sec-WebSocket-Extensions, "-" when
-// none), "< TEXT" for each text frame, the steps' lines, "bytes rx N tx M"
+// none), "extensions E" (what ws says it negotiated, "-": nothing),
+// "< TEXT" for each text frame, the steps' lines, "bytes rx N tx M"
 // with --count-bytes, "closed CODE" at the end. Exit status 0, 1 when a step
 // failed or timed out (stderr says which), 2 on a usage error.
 //
@@ -146,6 +147,7 @@ async function main() {
     }), 'connecting');
     ws.on('error', (e) => console.error('ws_client.js: ' + e.message));
     out('open ' + ext);
+    out('extensions ' + (ws.extensions || '-'));
     let failed = null;
     for (const s of args.steps) {
         try {

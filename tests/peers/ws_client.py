@@ -24,6 +24,7 @@ STEPs run in order, each within --timeout seconds (default 10):
 Output, one line each, flushed at once:
 
     open EXT       the response's Sec-WebSocket-Extensions ("-" when none)
+    extensions E   what the library says it negotiated ("-": nothing)
     < TEXT         each text frame received, as received
     barrier, pong-frame PAYLOAD, WORD    as the steps above say
     bytes rx N tx M                      (--count-bytes) TCP bytes, both ways
@@ -141,6 +142,7 @@ async def run(args):
         args.timeout,
     )
     out("open " + ws.response_headers.get("Sec-WebSocket-Extensions", "-"))
+    out("extensions " + (",".join(e.name for e in ws.extensions) or "-"))
     client = Client(ws)
     reader = asyncio.ensure_future(client.reader())
     failed = None

@@ -9,7 +9,8 @@
 //   --port N            port (default 8004; 0 picks a free one)
 //   --deflate MODE      off (the default, as in ws itself), shared or context:
 //                       permessage-deflate with server_no_context_takeover, or
-//                       with context kept per connection. Messages of 64 bytes
+//                       with context kept per connection (unless the client
+//                       asks for server_no_context_takeover). Messages of 64 bytes
 //                       or more are compressed, as rtlab does (ws's own
 //                       threshold is 1 KiB)
 //   --ring N            messages kept per topic for replay (default 1024)
@@ -22,7 +23,8 @@
 // Speaks what servers/websocket.c speaks (GET /ws?topic=T&since=N; subscribe,
 // unsubscribe, publish, signal and ping frames; message objects, reset,
 // signal, pong and error frames), plus POST /publish?topic=T&event=E,
-// GET /metrics (a "ws" object: connections, held, delivered, ...) and
+// GET /metrics (a "ws" object: connections, deflate (of them compressed),
+// held, delivered, ...) and
 // GET /healthz on the same port. Prints `listening on HOST:PORT` first.
 // SIGTERM or SIGINT closes every connection with 1001 and exits 0.
 //
@@ -80,7 +82,7 @@ for (let i = 2; i < process.argv.length; i += 2) {
 const NAME = /^[A-Za-z0-9_.:\/-]{1,64}$/;
 const MAX_SUBS = 64;
 const metrics = {
-    connections: 0, held: 0, delivered: 0, signals: 0, published: 0, errors: 0,
+    connections: 0, deflate: 0, held: 0, delivered: 0, signals: 0, published: 0, errors: 0,
     closed_send_queue: 0, bytes_in: 0,
 };
 
@@ -217,6 +219,8 @@ function onFrame(ws, data, isBinary) {
 
 function onConnection(ws, req) {
     metrics.connections++;
+    if (ws.extensions.includes('permessage-deflate'))
+        metrics.deflate++; // connections that negotiated compression
     ws.subs = new Set();
     ws.alive = true;
     ws.on('message', (data, isBinary) => onFrame(ws, data, isBinary));
@@ -278,17 +282,23 @@ function handleRequest(req, res) {
 
 // ---- Entry point
 
-const deflate = opts.deflate === 'off' ? false : {
-    serverNoContextTakeover: opts.deflate === 'shared',
-    threshold: 64,
-};
+// context leaves serverNoContextTakeover unset, so ws keeps its context
+// unless the client asks it not to: set to false, ws fails the whole
+// handshake (400) when a client asks for server_no_context_takeover, as
+// rtlab's client always does, instead of declining compression.
+const deflate = opts.deflate === 'off' ? false : { threshold: 64 };
+if (opts.deflate === 'shared')
+    deflate.serverNoContextTakeover = true;
 const wss = new WebSocketServer({
     noServer: true, perMessageDeflate: deflate, maxPayload: opts.maxMessage,
     clientTracking: true,
 });
 wss.on('connection', onConnection);
 
-const server = http.createServer({ keepAliveTimeout: 60000 }, handleRequest);
+// requireHostHeader: rtlab's own tools send HTTP/1.1 requests without a Host
+// header, which node 20 would refuse (400) and rtlab's servers accept.
+const server = http.createServer({ keepAliveTimeout: 60000, requireHostHeader: false },
+                                 handleRequest);
 server.on('upgrade', (req, socket, head) => {
     if (new URL(req.url, 'http://x').pathname !== '/ws') {
         socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');

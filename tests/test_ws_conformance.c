@@ -103,6 +103,38 @@ static void forgive(void)
     why[0] = '\0';
 }
 
+/* True when the process has exited (a zombie we have not reaped yet: the
+ * reaping is tu_server_stop's). */
+static bool exited(pid_t pid)
+{
+    char path[64], stat[256];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f != NULL ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    stat[n] = '\0';
+    const char *paren = strrchr(stat, ')'); /* "pid (comm) S ..." */
+    return paren == NULL || paren[1] == '\0' || paren[2] == 'Z';
+}
+
+/* After a failure: a server that died explains every case after it, so say
+ * so once, with what it printed. */
+static void check_servers(void)
+{
+    static bool told[3];
+    struct tu_server *all[3] = {&srv, &srv_ctx, &srv_small};
+    static const char *const names[3] = {"default", "--deflate context", "--deflate off"};
+    for (int i = 0; i < 3; i++) {
+        if (told[i] || all[i]->proc.pid <= 0 || !exited(all[i]->proc.pid))
+            continue;
+        told[i] = true;
+        tu_proc_wait_stderr(&all[i]->proc, "\n\n\n", 200); /* collects its last words */
+        printf("*** the %s server (pid %d) has exited; its stderr:\n%s\n", names[i],
+               (int)all[i]->proc.pid, all[i]->proc.err);
+    }
+}
+
 /* Prints a case's line and counts it. */
 static void report(const char *id, const char *what, bool ok)
 {
@@ -115,6 +147,7 @@ static void report(const char *id, const char *what, bool ok)
         printf("case %-8s %s ... FAIL: %s\n", id, what, why[0] ? why : "(no reason)");
         size_t n = strlen(failed_ids);
         snprintf(failed_ids + n, sizeof(failed_ids) - n, "%s%s", n ? " " : "", id);
+        check_servers();
     }
     fflush(stdout);
     why[0] = '\0';
@@ -524,7 +557,7 @@ static int ws_recv(struct wsc *c, struct wmsg *m, int timeout_ms)
         }
         int64_t left = end - tu_now_ms();
         struct pollfd p = {c->fd, POLLIN, 0};
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+        if (poll(&p, 1, left > 0 ? (int)left : 0) <= 0) /* timeout 0: what is there */
             return 0;
         ssize_t n = recv(c->fd, c->rbuf, sizeof(c->rbuf), 0);
         if (n <= 0) {
@@ -628,15 +661,10 @@ static void close_describe(const struct wmsg *m, char *out, size_t cap)
         snprintf(out, cap, "%u '%.*s'", code, (int)rlen, reason);
 }
 
-/* The next data message, which must be a text frame holding JSON (all the
- * server ever sends). A pong or a Close here is a failure. */
-static bool next_text(struct wsc *c, struct wmsg *m)
+/* A message that must be a text frame holding JSON (all the server ever
+ * sends), compressed when long enough. A pong or a Close is a failure. */
+static bool text_ok(const struct wsc *c, const struct wmsg *m)
 {
-    int r = ws_recv(c, m, tu_ms(5000));
-    if (r == 0)
-        return flunk("no message within %d ms", tu_ms(5000));
-    if (r < 0)
-        return flunk("connection closed by the server");
     if (m->op == OP_CLOSE) {
         char d[200];
         close_describe(m, d, sizeof(d));
@@ -652,6 +680,17 @@ static bool next_text(struct wsc *c, struct wmsg *m)
     if (c->deflate && m->len >= 64 && !m->rsv1)
         return flunk("server sent %zu bytes uncompressed (it compresses 64 and up)", m->len);
     return true;
+}
+
+/* The next data message, checked by text_ok(). */
+static bool next_text(struct wsc *c, struct wmsg *m)
+{
+    int r = ws_recv(c, m, tu_ms(5000));
+    if (r == 0)
+        return flunk("no message within %d ms", tu_ms(5000));
+    if (r < 0)
+        return flunk("connection closed by the server");
+    return text_ok(c, m);
 }
 
 /* The next message must be {"type":TYPE,...}. */
@@ -796,6 +835,25 @@ static struct wsc *open_sub(int port)
     return c;
 }
 
+/* The offer every compression case starts from, and what it asks for. */
+#define OFFER_DEFAULT "permessage-deflate; client_max_window_bits"
+static const struct rt_wsd_prefs prefs_default = {false, false, 15, 15};
+
+/* Opens with an offer and requires it accepted; subscribes. */
+static struct wsc *open_deflate(int port, const char *offer, const struct rt_wsd_prefs *prefs)
+{
+    struct wsc *c = ws_open_ext(port, offer, prefs);
+    if (c == NULL)
+        return NULL;
+    if (!c->deflate || !subscribe(c)) {
+        if (!c->deflate)
+            flunk("offer '%s' declined", offer);
+        ws_free(c);
+        return NULL;
+    }
+    return c;
+}
+
 /* A publish to c's topic: json[0..len) is the frame's text; data[0..data_len)
  * (inside json) is the JSON value that must come back. */
 struct pub {
@@ -852,20 +910,25 @@ static struct pub pub_sized(const struct wsc *c, size_t total, int kind)
 }
 
 /* The next message must be the message object carrying p's data. */
+/* m must be the message object carrying p's data on c's topic. */
+static bool echo_ok(const struct wsc *c, const struct wmsg *m, const struct pub *p)
+{
+    char topic[64];
+    int n = snprintf(topic, sizeof(topic), "\"%s\"", c->topic);
+    if (!json_is(m->data, m->len, "topic", topic, (size_t)n) ||
+        json_value(m->data, m->len, "data") == NULL)
+        return flunk("want the message object, got %.*s", (int)(m->len < 120 ? m->len : 120),
+                     m->data);
+    if (!json_is(m->data, m->len, "data", p->data, p->data_len))
+        return flunk("echoed data differs from the %zu bytes published (message %zu bytes)",
+                     p->data_len, m->len);
+    return true;
+}
+
 static bool expect_echo(struct wsc *c, const struct pub *p)
 {
     struct wmsg m;
-    if (!next_text(c, &m))
-        return false;
-    char topic[64];
-    int n = snprintf(topic, sizeof(topic), "\"%s\"", c->topic);
-    if (!json_is(m.data, m.len, "topic", topic, (size_t)n) ||
-        json_value(m.data, m.len, "data") == NULL)
-        return flunk("want the message object, got %.*s", (int)(m.len < 120 ? m.len : 120), m.data);
-    if (!json_is(m.data, m.len, "data", p->data, p->data_len))
-        return flunk("echoed data differs from the %zu bytes published (message %zu bytes)",
-                     p->data_len, m.len);
-    return true;
+    return next_text(c, &m) && echo_ok(c, &m, p);
 }
 
 /* Publishes p as one message (frag/chop as in send_msg) and waits for it. */
@@ -1315,6 +1378,131 @@ static bool empty_fragments_between(void)
     return ok;
 }
 
+/* What a random session expects back, in order. */
+struct want {
+    enum { WANT_ECHO, WANT_PONG, WANT_JSON_PONG } kind;
+    struct pub pub;
+    uint8_t ping[RT_WS_CONTROL_MAX];
+    size_t ping_len;
+};
+
+static bool want_ok(struct wsc *c, const struct wmsg *m, const struct want *w)
+{
+    if (w->kind == WANT_PONG) {
+        if (m->op != OP_PONG)
+            return flunk("want a pong, got opcode %u", m->op);
+        if (m->len != w->ping_len || (m->len > 0 && memcmp(m->data, w->ping, m->len) != 0))
+            return flunk("pong payload differs (%zu bytes, want %zu)", m->len, w->ping_len);
+        return true;
+    }
+    if (!text_ok(c, m))
+        return false;
+    if (w->kind == WANT_ECHO)
+        return echo_ok(c, m, &w->pub);
+    return json_is(m->data, m->len, "type", "\"pong\"", 6) ||
+           flunk("want {\"type\":\"pong\"}, got %.*s", (int)(m->len < 100 ? m->len : 100), m->data);
+}
+
+/* Reads what has come (timeout_ms 0) or everything still due, checking it
+ * against w[*k..n). */
+static bool drain(struct wsc *c, const struct want *w, size_t n, size_t *k, int timeout_ms)
+{
+    while (*k < n) {
+        struct wmsg m;
+        int r = ws_recv(c, &m, timeout_ms);
+        if (r == 0)
+            return timeout_ms == 0 ||
+                   flunk("answer %zu of %zu not in %d ms", *k + 1, n, timeout_ms);
+        if (r < 0)
+            return flunk("connection ended after %zu of %zu answers", *k, n);
+        if (!want_ok(c, &m, &w[*k])) {
+            why_prefix("answer %zu of %zu", *k + 1, n);
+            return false;
+        }
+        (*k)++;
+    }
+    return true;
+}
+
+/* Queues one publish of random size and framing (compressed at random when
+ * agreed), with pings between some fragments; notes what must come back. */
+static size_t queue_random_publish(struct wsc *c, struct want *w)
+{
+    size_t n = 0, zn;
+    struct pub p = pub_text(c, 1 + rnd() % 3000, (int)(rnd() % 3));
+    bool z = c->deflate && rnd() % 2;
+    uint8_t *bytes = z ? compress_msg(c, p.json, p.len, &zn) : (uint8_t *)p.json;
+    if (!z)
+        zn = p.len;
+    size_t frags = 1 + rnd() % 4, frag = (zn + frags - 1) / frags;
+    for (size_t off = 0; off < zn; off += frag) {
+        size_t k = zn - off < frag ? zn - off : frag;
+        bool last = off + k == zn;
+        uint8_t b0 = off == 0 ? (uint8_t)(OP_TEXT | (z ? RSV1 : 0)) : OP_CONT;
+        qf(c, (uint8_t)(b0 | (last ? FIN : 0)), bytes + off, k);
+        if (!last && rnd() % 2) {
+            w[n] = (struct want){.kind = WANT_PONG, .ping_len = rnd() % 126};
+            for (size_t i = 0; i < w[n].ping_len; i++)
+                w[n].ping[i] = (uint8_t)rnd();
+            qf(c, FIN | OP_PING, w[n].ping, w[n].ping_len);
+            n++;
+        }
+    }
+    if (z)
+        free(bytes);
+    w[n++] = (struct want){.kind = WANT_ECHO, .pub = p};
+    return n;
+}
+
+/*
+ * A session of random traffic: publishes of random sizes in random
+ * fragments (compressed or not, when agreed), pings with random payloads
+ * between fragments and between messages, protocol pings, all sent as one
+ * stream cut in random chops (1 to 512 bytes) while the answers are read
+ * and checked in order. Exercises every way a frame can straddle reads.
+ */
+static bool random_session(int port, bool deflate, int items)
+{
+    struct wsc *c = deflate ? open_deflate(port, OFFER_DEFAULT, &prefs_default) : open_sub(port);
+    if (c == NULL)
+        return false;
+    struct want *w = calloc((size_t)items * 4, sizeof(*w));
+    size_t n = 0, k = 0;
+    for (int i = 0; i < items; i++) {
+        uint32_t r = rnd() % 4;
+        if (r < 2) {
+            n += queue_random_publish(c, w + n);
+        } else if (r == 2) {
+            w[n] = (struct want){.kind = WANT_PONG, .ping_len = rnd() % 126};
+            for (size_t j = 0; j < w[n].ping_len; j++)
+                w[n].ping[j] = (uint8_t)rnd();
+            qf(c, FIN | OP_PING, w[n].ping, w[n].ping_len);
+            n++;
+        } else {
+            qf(c, FIN | OP_TEXT, "{\"type\":\"ping\"}", 15);
+            w[n++] = (struct want){.kind = WANT_JSON_PONG};
+        }
+    }
+    bool ok = true;
+    for (size_t off = 0; off < c->out_len && ok;) {
+        size_t chop = rnd() % 4 == 0 ? 1 + rnd() % 8 : 1 + rnd() % 512;
+        chop = chop < c->out_len - off ? chop : c->out_len - off;
+        ok = tu_send(c->fd, (const char *)c->out + off, chop) || flunk("send failed");
+        off += chop;
+        if (chop <= 8)
+            chop_pause();
+        ok = ok && drain(c, w, n, &k, 0);
+    }
+    c->out_len = 0;
+    ok = ok && drain(c, w, n, &k, tu_ms(5000)) && ws_finish(c);
+    for (size_t i = 0; i < n; i++)
+        if (w[i].kind == WANT_ECHO)
+            pub_free(&w[i].pub);
+    free(w);
+    ws_free(c);
+    return ok;
+}
+
 static void test_5_fragmentation(void **state)
 {
     (void)state;
@@ -1357,6 +1545,8 @@ static void test_5_fragmentation(void **state)
     report("5.25", "binary in 5 fragments: one error frame", binary_case(1000, 200, 0));
     report("5.26", "64 KiB text in 16 fragments, pings between",
            fragmented_publish(65536, 16, true, false, 0));
+    report("5.27", "300 random publishes and pings in random chops, answers in order",
+           random_session(srv.port, false, 300));
     category_done();
 }
 
@@ -1988,25 +2178,6 @@ static void test_9_limits(void **state)
 /* 12, 13 permessage-deflate                                                */
 /* ======================================================================== */
 
-/* The offer every compression case starts from, and what it asks for. */
-#define OFFER_DEFAULT "permessage-deflate; client_max_window_bits"
-static const struct rt_wsd_prefs prefs_default = {false, false, 15, 15};
-
-/* Opens with an offer and requires it accepted; subscribes. */
-static struct wsc *open_deflate(int port, const char *offer, const struct rt_wsd_prefs *prefs)
-{
-    struct wsc *c = ws_open_ext(port, offer, prefs);
-    if (c == NULL)
-        return NULL;
-    if (!c->deflate || !subscribe(c)) {
-        if (!c->deflate)
-            flunk("offer '%s' declined", offer);
-        ws_free(c);
-        return NULL;
-    }
-    return c;
-}
-
 /* 12.x: n compressed publishes of size bytes each, echoed (the echoes
  * inflated with the negotiated settings). */
 static bool deflate_round_trips(int port, int n, size_t size, int kind)
@@ -2374,6 +2545,10 @@ static void test_12_deflate(void **state)
     report("12.5.5", "2 MiB inflated from a few KiB: 1009", deflate_bad(4, 1009));
     report("12.5.6", "inflates to exactly 1 MiB: echoed", deflate_at_limit(RT_WS_MAX_MESSAGE));
     report("12.5.7", "inflates to 1 MiB + 1: 1009", deflate_at_limit(RT_WS_MAX_MESSAGE + 1));
+    report("12.8.1", "random session, compressed and not, in random chops (shared)",
+           random_session(srv.port, true, 300));
+    report("12.8.2", "random session, compressed and not, in random chops (context)",
+           random_session(srv_ctx.port, true, 300));
     report("12.7.1", "1 MiB compressed publishes (word text), shared", deflate_big(srv.port, 1));
     report("12.7.2", "1 MiB compressed publishes (random text), shared", deflate_big(srv.port, 2));
     report("12.7.3", "1 MiB compressed publishes (word text), context",
@@ -2489,7 +2664,7 @@ static int teardown(void **state)
     (void)state;
     int r1 = tu_server_stop(&srv), r2 = tu_server_stop(&srv_ctx), r3 = tu_server_stop(&srv_small);
     if (r1 != 0 || r2 != 0 || r3 != 0)
-        fprintf(stderr, "servers exited %d %d %d\nstderr: %s\n", r1, r2, r3, srv.proc.err);
+        fprintf(stderr, "servers exited %d %d %d (0 wanted after SIGTERM)\n", r1, r2, r3);
     printf("summary: %d cases, %d passed, %d failed%s%s\n", cases_run, cases_run - cases_failed,
            cases_failed, cases_failed ? ": " : "", failed_ids);
     return r1 == 0 && r2 == 0 && r3 == 0 ? 0 : -1;

@@ -2295,6 +2295,93 @@ static bool fan_out(int port)
     return ok;
 }
 
+/* Compresses in[0..n) with z (context kept from earlier calls), the
+ * trailing 00 00 ff ff removed. Returns a malloc'd buffer. */
+static uint8_t *deflate_more(z_stream *z, const char *in, size_t n, size_t *out_len)
+{
+    size_t cap = n + 1024;
+    uint8_t *out = malloc(cap);
+    z->next_in = (Bytef *)in;
+    z->avail_in = (uInt)n;
+    z->next_out = out;
+    z->avail_out = (uInt)cap;
+    assert_int_equal(deflate(z, Z_SYNC_FLUSH), Z_OK);
+    *out_len = cap - z->avail_out - 4;
+    return out;
+}
+
+/*
+ * No data crosses connections through the server's inflaters. B publishes
+ * a compressed message; A then sends a message compressed as if it
+ * followed B's in the same stream: back-references into B's bytes. With
+ * --deflate shared one inflater serves every connection (each message
+ * inflated afresh); if it kept B's bytes as context, A's message would
+ * inflate, B's secret would be published on A's topic and come back to A.
+ * It must fail instead (1007: cannot inflate).
+ */
+static bool no_context_across_connections(int port)
+{
+    struct wsc *b = open_deflate(port, OFFER_DEFAULT, &prefs_default);
+    struct wsc *a = open_deflate(port, OFFER_DEFAULT, &prefs_default);
+    bool ok = a != NULL && b != NULL;
+    char secret[512];
+    fill_text(secret, sizeof(secret) - 1, 2);
+    secret[sizeof(secret) - 1] = '\0';
+    char *jb = NULL, *ja = NULL;
+    uint8_t *zb = NULL, *za = NULL;
+    size_t nb = 0, na = 0;
+    if (ok) {
+        size_t lb = strlen(b->topic) + strlen(secret) + 64, la = strlen(a->topic) + 600;
+        jb = malloc(lb);
+        ja = malloc(la);
+        snprintf(jb, lb, "{\"type\":\"publish\",\"topic\":\"%s\",\"data\":\"%s\"}", b->topic,
+                 secret);
+        snprintf(ja, la, "{\"type\":\"publish\",\"topic\":\"%s\",\"data\":\"%s\"}", a->topic,
+                 secret);
+        z_stream z = {0};
+        deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+        zb = deflate_more(&z, jb, strlen(jb), &nb);
+        za = deflate_more(&z, ja, strlen(ja), &na);
+        deflateEnd(&z);
+        if (na * 4 > strlen(ja))
+            ok = flunk("test setup: the second message (%zu bytes) does not lean on the first", na);
+    }
+    if (ok) {
+        struct pub pb = pub_value(b, jb + strlen(jb) - strlen(secret) - 3, strlen(secret) + 2);
+        qf(b, FIN | RSV1 | OP_TEXT, zb, nb);
+        ok = flush(b, 0) && expect_echo(b, &pb); /* B's bytes went through the inflater */
+        pub_free(&pb);
+    }
+    if (ok) {
+        qf(a, FIN | RSV1 | OP_TEXT, za, na);
+        if (!flush(a, 0))
+            forgive();
+        struct wmsg m;
+        int r = ws_recv(a, &m, tu_ms(5000));
+        uint16_t code = 0;
+        const char *reason;
+        size_t rl;
+        if (r == 1 && m.op == OP_TEXT && find_bytes(m.data, m.len, secret) != NULL)
+            ok = flunk("another connection's data came back: the inflater kept its context");
+        else if (r != 1 || m.op != OP_CLOSE ||
+                 rt_ws_close_parse(m.data, m.len, &code, &reason, &rl) != 0 || code != 1007)
+            ok = flunk("want Close 1007 for a message that cannot inflate; got %s (opcode %u, "
+                       "code %u)",
+                       r == 0  ? "nothing"
+                       : r < 0 ? "the connection's end"
+                               : "a frame",
+                       r == 1 ? m.op : 0, code);
+    }
+    ok = ok && ws_finish(b);
+    free(jb);
+    free(ja);
+    free(zb);
+    free(za);
+    ws_free(a);
+    ws_free(b);
+    return ok;
+}
+
 /* --deflate context: the server keeps its context (unless asked not to):
  * the same data twice compresses far better the second time. */
 static bool context_takeover(bool ask_snct)
@@ -2616,6 +2703,10 @@ static void test_13_deflate_params(void **state)
            fan_out(srv.port));
     report("13.14.2", "one publish to subscribers with different windows (context)",
            fan_out(srv_ctx.port));
+    report("13.15.1", "no context crosses connections through the shared inflater",
+           no_context_across_connections(srv.port));
+    report("13.15.2", "no context crosses connections (--deflate context)",
+           no_context_across_connections(srv_ctx.port));
     report("13.12.2", "--deflate context honours server_no_context_takeover",
            context_takeover(true));
     report("13.13.1", "server_max_window_bits=8: declined",

@@ -411,6 +411,7 @@ static double ms_of(uint64_t us)
 /* Everything the report says, worked out once for both of its forms. */
 struct report {
     double secs, connect_s, drain_s, rps, empty_share, rss_mib;
+    double delivered_ps; /* deliveries per second over the run and its drain */
     uint64_t requests, empty, expected, fanout_complete, fanout_messages;
     double lat_p50, lat_p99, lat_max, lat_mean;
     double fan_p50, fan_p99, fan_max;
@@ -428,6 +429,8 @@ static void work_out(const struct load_run *run, struct report *r)
     r->requests = run->run_end.requests - run->run_start.requests;
     r->empty = run->run_end.empty - run->run_start.empty;
     r->rps = r->secs > 0 ? (double)r->requests / r->secs : 0;
+    double busy = r->secs + r->drain_s;
+    r->delivered_ps = busy > 0 ? (double)run->stats.messages / busy : 0;
     r->empty_share = r->requests ? (double)r->empty / (double)r->requests : 0;
     r->expected = run->published * o->clients;
     r->lat_p50 = ms_of(rt_hist_percentile(lat, 50));
@@ -479,7 +482,8 @@ static void print_json(const struct load_run *run, const struct report *r)
            ",\"drain_s\":%.3f,\"requests\":%" PRIu64 ",\"requests_per_s\":%.1f,\"empty\":%" PRIu64
            ",\"empty_share\":%.4f,\"connections\":%" PRIu64 ",\"reconnects\":%" PRIu64
            ",\"published\":%" PRIu64 ",\"publish_due\":%" PRIu64 ",\"publish_errors\":%" PRIu64
-           ",\"delivered\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"duplicates\":%" PRIu64
+           ",\"delivered\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"delivered_per_s\":%.1f"
+           ",\"duplicates\":%" PRIu64
            ",\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f}"
            ",\"fanout_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"complete\":%" PRIu64
            ",\"messages\":%" PRIu64 "},\"errors\":%" PRIu64 ",\"resets\":%" PRIu64
@@ -487,9 +491,9 @@ static void print_json(const struct load_run *run, const struct report *r)
            run->approach->name, peer_name(run), clock_name(run), run->topic, run->opts.clients,
            r->knob_json, r->connect_s, run->held_at_start, r->secs, r->drain_s, r->requests, r->rps,
            r->empty, r->empty_share, st->connects, st->reconnects, run->published, run->pub_due,
-           run->publish_errors, st->messages, r->expected, st->duplicates, r->lat_p50, r->lat_p99,
-           r->lat_max, r->lat_mean, r->fan_p50, r->fan_p99, r->fan_max, r->fanout_complete,
-           r->fanout_messages, st->errors, st->resets, r->rss_mib,
+           run->publish_errors, st->messages, r->expected, r->delivered_ps, st->duplicates,
+           r->lat_p50, r->lat_p99, r->lat_max, r->lat_mean, r->fan_p50, r->fan_p99, r->fan_max,
+           r->fanout_complete, r->fanout_messages, st->errors, st->resets, r->rss_mib,
            run->interrupted ? "true" : "false");
 }
 
@@ -512,8 +516,9 @@ static void print_text(const struct load_run *run, const struct report *r)
            st->reconnects);
     printf("  published   %" PRIu64 " (%" PRIu64 " failed; %" PRIu64 " due at %g/s)\n",
            run->published, run->publish_errors, run->pub_due, o->rate);
-    printf("  delivered   %" PRIu64 " of %" PRIu64 " expected (%" PRIu64 " duplicates dropped)\n",
-           st->messages, r->expected, st->duplicates);
+    printf("  delivered   %" PRIu64 " of %" PRIu64 " expected (%" PRIu64
+           " duplicates dropped), %.0f/s\n",
+           st->messages, r->expected, st->duplicates, r->delivered_ps);
     printf("  latency     p50 %.1f ms, p99 %.1f ms, max %.1f ms (from the %s's clock)\n",
            r->lat_p50, r->lat_p99, r->lat_max, clock_name(run));
     printf("  fan-out     p50 %.1f ms, p99 %.1f ms, max %.1f ms (%" PRIu64 " of %" PRIu64

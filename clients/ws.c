@@ -85,6 +85,7 @@
  *   resume header and the heartbeats, and the browser the reconnecting.
  *   long_poll.c: no connection to keep alive, but a request per message.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -153,14 +154,17 @@ static void fail_connection(struct ws_sub *s, int err, const char *fmt, ...)
 /* Nonces and masking keys must be unpredictable (RFC 6455 sections 4.1 and
  * 10.3: a page's script must not be able to choose the bytes a proxy sees).
  * One getrandom() call fills a pool that serves many frames. */
-static uint8_t rnd_pool[512];
+static uint8_t rnd_pool[256]; /* getrandom() fills up to 256 bytes whole */
 static size_t rnd_left;
 
 static int random_bytes(uint8_t *out, size_t n)
 {
     while (n > 0) {
         if (rnd_left == 0) {
-            ssize_t got = getrandom(rnd_pool, sizeof rnd_pool, 0);
+            ssize_t got;
+            do
+                got = getrandom(rnd_pool, sizeof rnd_pool, 0);
+            while (got < 0 && errno == EINTR);
             if (got <= 0)
                 return UV_EIO;
             rnd_left = (size_t)got;
@@ -177,7 +181,7 @@ static int random_bytes(uint8_t *out, size_t n)
 
 /* ---- Sending frames ---------------------------------------------------- */
 
-/* The sub with its topic named for messages about one topic. */
+/* The sub's settings with topic i as the one named (in a reset's message). */
 static struct rt_sub_config topic_cfg(const struct ws_sub *s, size_t i)
 {
     struct rt_sub_config c = s->b.cfg;

@@ -20,9 +20,10 @@
  * limits, 12/13 permessage-deflate (RFC 7692). Where our server differs from
  * an echo server, or Autobahn's case needs a feature we do not have (4 MiB
  * messages: our limit is 1 MiB), the case is adapted and says so; cases
- * numbered past Autobahn's in a category (1.3, 2.12, 5.21 on, 7.14, 9.9, 12.4
- * on, 13.9 on) are our own. Each case prints one line; each category is one
- * cmocka test that fails when any of its cases failed; a summary comes last.
+ * numbered past Autobahn's in a category (1.3, 2.12, 5.21 on, 7.1.7, 7.14,
+ * 9.9, 12.4 on, 13.9 on) are our own. Each case prints one line; each
+ * category is one cmocka test that fails when any of its cases failed; a
+ * summary comes last.
  *
  * The client side is written here: each frame gets proto's header encoder,
  * then whatever first byte (FIN, RSV bits, opcode) a case wants, a fresh
@@ -1992,6 +1993,38 @@ static bool close_timeout(void)
     return ok;
 }
 
+/* Our Close, then we shut down our sending side at once: the server has
+ * read the Close before the end of input, so it still answers it. */
+static bool close_then_half_close(void)
+{
+    struct wsc *c = open_sub(srv.port);
+    if (c == NULL)
+        return false;
+    q_close(c, 1000, NULL, 0);
+    bool ok = flush(c, 0);
+    shutdown(c->fd, SHUT_WR);
+    ok = ok && expect_close(c, 1000);
+    ws_free(c);
+    return ok;
+}
+
+/* A server told to stop says goodbye: Close 1001 (going away), then it
+ * closes TCP, and exits 0. */
+static bool server_going_away(void)
+{
+    static const char *const args[] = {"ws", "--port", "0", NULL};
+    struct tu_server s;
+    if (!tu_server_start(&s, rtlab, args))
+        return flunk("cannot start a server");
+    struct wsc *c = open_sub(s.port);
+    int status = tu_server_stop(&s);
+    bool ok = c != NULL && expect_close(c, 1001);
+    if (ok && status != 0)
+        ok = flunk("server exited %d after SIGTERM", status);
+    ws_free(c);
+    return ok;
+}
+
 static void test_7_close(void **state)
 {
     (void)state;
@@ -2001,6 +2034,8 @@ static void test_7_close(void **state)
     report("7.1.4", "Close, then publish: not delivered", after_close(3));
     report("7.1.5", "first fragment, Close, last fragment: not delivered", after_close(4));
     report("7.1.6", "256 KiB publish, Close, ping: Close 1000, no pong", after_close(5));
+    report("7.1.7", "Close, then our TCP half-close: Close still answered",
+           close_then_half_close());
     report("7.3.1", "empty Close: answered (empty or 1000)", close_payload(NO_CODE, NULL, 0, 0, 0));
     report("7.3.2", "1-byte Close payload: 1002", close_payload(NO_CODE, NULL, 0, 1, 1002));
     report("7.3.3", "Close 1000: echoed", close_payload(1000, NULL, 0, 0, 1000));
@@ -2034,6 +2069,7 @@ static void test_7_close(void **state)
     report("7.13.1", "Close 5000: 1002", close_payload(5000, NULL, 0, 0, 1002));
     report("7.13.2", "Close 65535: 1002", close_payload(65535, NULL, 0, 0, 1002));
     report("7.14.1", "server's Close left unanswered: it still closes TCP", close_timeout());
+    report("7.14.2", "server stopped (SIGTERM): Close 1001 to its clients", server_going_away());
     category_done();
 }
 

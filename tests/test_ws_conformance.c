@@ -579,36 +579,20 @@ static int topic_seq;
 static uint8_t *behind_request;
 static size_t behind_len;
 
-/* Connects and shakes hands. offer: a Sec-WebSocket-Extensions value or
- * NULL; prefs: what that offer asked for, to check the answer with. */
-static struct wsc *ws_open_ext(int port, const char *offer, const struct rt_wsd_prefs *prefs)
+/* Sends the upgrade request for key (with the offer, and whatever frames a
+ * case put behind it) and reads the answer's head into head. Returns its
+ * status, 0 when none came. */
+static int handshake(struct wsc *c, int port, const char *key, const char *offer, char *head,
+                     size_t cap)
 {
-    struct wsc *c = calloc(1, sizeof(*c));
-    assert_non_null(c);
-    c->fd = tu_connect(port);
-    if (c->fd < 0) {
-        flunk("cannot connect to port %d", port);
-        ws_free(c);
-        return NULL;
-    }
-    /* A send never blocks for long, even to a server that stopped reading. */
-    struct timeval tv = {tu_ms(10000) / 1000, 0};
-    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    uint8_t nonce[16];
-    for (int i = 0; i < 16; i++)
-        nonce[i] = (uint8_t)rnd();
-    char key[RT_WS_KEY_LEN + 1], req[1024];
-    rt_ws_client_key(nonce, key);
+    char req[1024];
     int n = snprintf(req, sizeof(req),
                      "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
                      port, key, offer ? "Sec-WebSocket-Extensions: " : "", offer ? offer : "",
                      offer ? "\r\n" : "");
-    static char head[8192];
-    struct rt_http_response resp;
-    int status = 0;
-    char *both = malloc((size_t)n + behind_len); /* the request and what follows */
+    char *both = malloc((size_t)n + behind_len); /* one write: request and what follows */
     memcpy(both, req, (size_t)n);
     if (behind_len > 0)
         memcpy(both + n, behind_request, behind_len);
@@ -617,25 +601,56 @@ static struct wsc *ws_open_ext(int port, const char *offer, const struct rt_wsd_
     free(behind_request);
     behind_request = NULL;
     behind_len = 0;
-    if (sent)
-        status = tu_recv_response(c->fd, head, sizeof(head), tu_ms(5000));
-    bool ok = status == 101 || flunk("handshake answered %d", status);
+    return sent ? tu_recv_response(c->fd, head, cap, tu_ms(5000)) : 0;
+}
+
+/* The server's Sec-WebSocket-Extensions answer h (NULL: none) to offer,
+ * checked by RFC 7692's client rules for what the offer asked (prefs); sets
+ * up compression when one was agreed. */
+static bool take_extensions(struct wsc *c, const struct rt_http_header *h, const char *offer,
+                            const struct rt_wsd_prefs *prefs)
+{
+    static const struct rt_wsd_prefs none = {0};
+    if (h == NULL)
+        return true;
+    snprintf(c->ext, sizeof(c->ext), "%.*s", (int)h->value_len, h->value);
+    if (offer == NULL)
+        return flunk("extension '%s' answers no offer", c->ext);
+    if (rt_wsd_client_accept(h->value, h->value_len, prefs ? prefs : &none, &c->params) != 0)
+        return flunk("extension answer '%s' breaks RFC 7692 for offer '%s'", c->ext, offer);
+    c->deflate = rt_wsd_init(&c->wsd, &c->params, false, -1) == 0;
+    return c->deflate || flunk("cannot compress as '%s' asks", c->ext);
+}
+
+/* Connects and shakes hands. offer: a Sec-WebSocket-Extensions value or
+ * NULL; prefs: what that offer asked for, to check the answer with. */
+static struct wsc *ws_open_ext(int port, const char *offer, const struct rt_wsd_prefs *prefs)
+{
+    struct wsc *c = calloc(1, sizeof(*c));
+    assert_non_null(c);
+    c->fd = tu_connect(port);
+    /* A send never blocks for long, even to a server that stopped reading. */
+    struct timeval tv = {tu_ms(10000) / 1000, 0};
+    if (c->fd >= 0)
+        setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    uint8_t nonce[16];
+    for (int i = 0; i < 16; i++)
+        nonce[i] = (uint8_t)rnd();
+    char key[RT_WS_KEY_LEN + 1];
+    rt_ws_client_key(nonce, key);
+    static char head[8192];
+    struct rt_http_response resp;
+    int status = c->fd < 0 ? 0 : handshake(c, port, key, offer, head, sizeof(head));
+    bool ok = c->fd >= 0 || flunk("cannot connect to port %d", port);
+    ok = ok && (status == 101 || flunk("handshake answered %d", status));
     ok = ok && (rt_http_response_parse(&resp, head, strlen(head), 0, sizeof(head)) > 0 ||
                 flunk("handshake answer does not parse"));
     ok = ok && (rt_ws_client_check(&resp, key, strlen(key)) == 0 ||
                 flunk("101 answer fails RFC 6455 section 4.1 checks"));
-    const struct rt_http_header *h =
-        ok ? rt_http_header_find(resp.headers, resp.num_headers, "Sec-WebSocket-Extensions") : NULL;
-    if (ok && h != NULL) {
-        snprintf(c->ext, sizeof(c->ext), "%.*s", (int)h->value_len, h->value);
-        static const struct rt_wsd_prefs none = {0};
-        ok = offer != NULL || flunk("extension '%s' answers no offer", c->ext);
-        ok = ok && (rt_wsd_client_accept(h->value, h->value_len, prefs ? prefs : &none,
-                                         &c->params) == 0 ||
-                    flunk("extension answer '%s' breaks RFC 7692 for offer '%s'", c->ext, offer));
-        ok = ok && rt_wsd_init(&c->wsd, &c->params, false, -1) == 0;
-        c->deflate = ok;
-    }
+    ok = ok &&
+         take_extensions(
+             c, rt_http_header_find(resp.headers, resp.num_headers, "Sec-WebSocket-Extensions"),
+             offer, prefs);
     if (!ok) {
         ws_free(c);
         return NULL;
@@ -995,6 +1010,9 @@ static bool frames_behind_request(void)
     q->fd = -1;
     ws_free(q);
     struct wsc *c = ws_open(srv.port);
+    free(behind_request); /* still ours if the connection failed */
+    behind_request = NULL;
+    behind_len = 0;
     if (c == NULL)
         return false;
     snprintf(c->topic, sizeof(c->topic), "%s", topic);
@@ -2346,6 +2364,29 @@ static uint8_t *deflate_more(z_stream *z, const char *in, size_t n, size_t *out_
     return out;
 }
 
+/* A's message could only inflate with another connection's bytes: it must
+ * be refused with 1007, and those bytes must not come back. */
+static bool expect_no_leak(struct wsc *a, const char *secret, size_t n)
+{
+    struct wmsg m;
+    int r = ws_recv(a, &m, tu_ms(5000));
+    uint16_t code = 0;
+    const char *reason;
+    size_t rl;
+    char needle[600];
+    snprintf(needle, sizeof(needle), "%.*s", (int)n, secret);
+    if (r == 1 && m.op == OP_TEXT && find_bytes(m.data, m.len, needle) != NULL)
+        return flunk("another connection's data came back: the inflater kept its context");
+    if (r == 1 && m.op == OP_CLOSE && rt_ws_close_parse(m.data, m.len, &code, &reason, &rl) == 0 &&
+        code == 1007)
+        return true;
+    return flunk("want Close 1007 for a message that cannot inflate; got %s (opcode %u, code %u)",
+                 r == 0  ? "nothing"
+                 : r < 0 ? "the connection's end"
+                         : "a frame",
+                 r == 1 ? m.op : 0, code);
+}
+
 /*
  * No data crosses connections through the server's inflaters. B publishes
  * a compressed message; A then sends a message compressed as if it
@@ -2360,57 +2401,36 @@ static bool no_context_across_connections(int port)
     struct wsc *b = open_deflate(port, OFFER_DEFAULT, &prefs_default);
     struct wsc *a = open_deflate(port, OFFER_DEFAULT, &prefs_default);
     bool ok = a != NULL && b != NULL;
-    char secret[512];
-    fill_text(secret, sizeof(secret) - 1, 2);
-    secret[sizeof(secret) - 1] = '\0';
-    char *jb = NULL, *ja = NULL;
+    char secret[514];
+    fill_text(secret + 1, 512, 2);
+    secret[0] = secret[513] = '"';
+    struct pub pb = {0}, pa = {0};
     uint8_t *zb = NULL, *za = NULL;
     size_t nb = 0, na = 0;
     if (ok) {
-        size_t lb = strlen(b->topic) + strlen(secret) + 64, la = strlen(a->topic) + 600;
-        jb = malloc(lb);
-        ja = malloc(la);
-        snprintf(jb, lb, "{\"type\":\"publish\",\"topic\":\"%s\",\"data\":\"%s\"}", b->topic,
-                 secret);
-        snprintf(ja, la, "{\"type\":\"publish\",\"topic\":\"%s\",\"data\":\"%s\"}", a->topic,
-                 secret);
+        pb = pub_value(b, secret, sizeof(secret));
+        pa = pub_value(a, secret, sizeof(secret));
         z_stream z = {0};
         deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
-        zb = deflate_more(&z, jb, strlen(jb), &nb);
-        za = deflate_more(&z, ja, strlen(ja), &na);
+        zb = deflate_more(&z, pb.json, pb.len, &nb);
+        za = deflate_more(&z, pa.json, pa.len, &na); /* leans on B's bytes */
         deflateEnd(&z);
-        if (na * 4 > strlen(ja))
-            ok = flunk("test setup: the second message (%zu bytes) does not lean on the first", na);
+        if (na * 4 > pa.len)
+            ok = flunk("test setup: A's message (%zu bytes) does not lean on B's", na);
     }
-    if (ok) {
-        struct pub pb = pub_value(b, jb + strlen(jb) - strlen(secret) - 3, strlen(secret) + 2);
+    if (ok) { /* B's message goes through an inflater first */
         qf(b, FIN | RSV1 | OP_TEXT, zb, nb);
-        ok = flush(b, 0) && expect_echo(b, &pb); /* B's bytes went through the inflater */
-        pub_free(&pb);
+        ok = flush(b, 0) && expect_echo(b, &pb);
     }
     if (ok) {
         qf(a, FIN | RSV1 | OP_TEXT, za, na);
         if (!flush(a, 0))
             forgive();
-        struct wmsg m;
-        int r = ws_recv(a, &m, tu_ms(5000));
-        uint16_t code = 0;
-        const char *reason;
-        size_t rl;
-        if (r == 1 && m.op == OP_TEXT && find_bytes(m.data, m.len, secret) != NULL)
-            ok = flunk("another connection's data came back: the inflater kept its context");
-        else if (r != 1 || m.op != OP_CLOSE ||
-                 rt_ws_close_parse(m.data, m.len, &code, &reason, &rl) != 0 || code != 1007)
-            ok = flunk("want Close 1007 for a message that cannot inflate; got %s (opcode %u, "
-                       "code %u)",
-                       r == 0  ? "nothing"
-                       : r < 0 ? "the connection's end"
-                               : "a frame",
-                       r == 1 ? m.op : 0, code);
+        ok = expect_no_leak(a, secret, sizeof(secret));
     }
     ok = ok && ws_finish(b);
-    free(jb);
-    free(ja);
+    pub_free(&pb);
+    pub_free(&pa);
     free(zb);
     free(za);
     ws_free(a);

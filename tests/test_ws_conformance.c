@@ -21,9 +21,9 @@
  * an echo server the case is adapted and says so; Autobahn's message sizes
  * past our 1 MiB default limit run on a server started with a 16 MiB one
  * (9.10). Cases numbered past Autobahn's in a category (1.3, 2.12, 5.21 on,
- * 7.1.7, 7.14, 9.9, 9.10, 12.4 on, 13.9 on) are our own. Each case prints one line; each
- * category is one cmocka test that fails when any of its cases failed; a
- * summary comes last.
+ * 7.1.7, 7.14, 9.9, 9.10, 12.4 on, 13.9 on) are our own. Each case prints
+ * one line; each category is one cmocka test that fails when any of its
+ * cases failed; a summary comes last.
  *
  * The client side is written here: each frame gets proto's header encoder,
  * then whatever first byte (FIN, RSV bits, opcode) a case wants, a fresh

@@ -163,7 +163,8 @@ static bool frame_plain(struct frame *f, uint8_t opcode, const void *payload, si
 {
     if (!frame_reserve(f, RT_WS_HEADER_MAX + len))
         return false;
-    memcpy(f->p + RT_WS_HEADER_MAX, payload, len);
+    if (len > 0) /* an empty ping's payload may be NULL */
+        memcpy(f->p + RT_WS_HEADER_MAX, payload, len);
     frame_seal(f, opcode, false, len);
     return true;
 }

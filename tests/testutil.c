@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -56,6 +57,8 @@ int tu_proc_start(struct tu_proc *p, char *const argv[])
     if (p->pid < 0)
         return -1;
     if (p->pid == 0) {
+        /* A test that crashes must not leave its servers running. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(out[1], 1);
         dup2(err[1], 2);
         close(out[0]), close(out[1]), close(err[0]), close(err[1]);

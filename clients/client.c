@@ -294,7 +294,8 @@ static void print_summary(const struct rt_approach *ap, const struct rt_sub_stat
         fprintf(stderr, ", latency n/a\n");
 }
 
-/* Sets up the subscriber, the signals and the deadline, and starts them. */
+/* Sets up the subscriber, the signals, the deadline and --chat's stdin, and
+ * starts them. Returns 0, a libuv error, or 1 when a failure was reported. */
 static int start(struct client_run *run)
 {
     struct rt_sub_config cfg = {
@@ -338,7 +339,7 @@ static int start(struct client_run *run)
             rt_chat_start(&run->loop, run->sub, run->opts.topic, run->opts.name, on_chat_eof, run);
         if (run->chat == NULL) {
             stop(run);
-            return UV_EINVAL;
+            return 1; /* rt_chat_start() said why */
         }
     }
     return 0;
@@ -378,7 +379,7 @@ int rt_cmd_client(int argc, char **argv)
             r = start(run);
             if (r == 0)
                 uv_run(&run->loop, UV_RUN_DEFAULT);
-            else
+            else if (r < 0)
                 fprintf(stderr, "rtlab client: cannot start: %s\n", uv_strerror(r));
             rt_cli_loop_close(&run->loop);
         }
@@ -387,7 +388,7 @@ int rt_cmd_client(int argc, char **argv)
          * delivered anything had a request that worked. */
         bool none_ok = run->stats.errors > 0 && run->stats.errors >= run->stats.requests &&
                        run->stats.messages == 0;
-        code = r < 0 || none_ok ? RT_EXIT_FAIL : RT_EXIT_OK;
+        code = r != 0 || none_ok ? RT_EXIT_FAIL : RT_EXIT_OK;
     }
     free(sub);
     free(run);

@@ -277,9 +277,10 @@ void rt_poll_start(void *sub, uint64_t delay_ms);
  */
 int rt_ws_sub_send(void *sub, const char *text, size_t len, bool keep);
 
-/* Closes the subscriber once what rt_ws_sub_send() kept has been sent (at
- * once when nothing is kept and a connection is open, else after the next
- * handshake), with the close handshake; cb as for the approach's close. */
+/* Closes the subscriber (with the close handshake; cb as for the
+ * approach's close) once what rt_ws_sub_send() kept has been sent, on this
+ * connection or the next, and the server has answered a last ping (so what
+ * it sent back is in). With nothing kept and no connection: at once. */
 void rt_ws_sub_close_when_sent(void *sub, void (*cb)(void *sub));
 
 /* ---- Chat (chat.c): stdin lines published over a WebSocket ------------- */

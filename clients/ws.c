@@ -795,6 +795,10 @@ int rt_ws_sub_send(void *sub, const char *text, size_t len, bool keep)
 void rt_ws_sub_close_when_sent(void *sub, void (*cb)(void *sub))
 {
     struct ws_sub *s = sub;
+    if (!s->open && s->pending == NULL) {
+        ws_close(sub, cb); /* nothing to send, nothing to wait for */
+        return;
+    }
     s->close_when_sent = true; /* else on_head() does it after sending */
     s->user_close_cb = cb;
     if (s->open && !s->failed && s->pending == NULL)

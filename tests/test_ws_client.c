@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -32,7 +33,38 @@ static const char *rtlab;
 static char peer_path[4096]; /* tests/peers/ws_server.py */
 static bool have_websockets;
 
-/* ---- Processes with a stdin we write --------------------------------- */
+/* ---- Processes ----------------------------------------------------------- */
+
+/* Every child a case starts, so that a case that fails half-way (cmocka
+ * leaves it by longjmp) does not leave them running: teardown() kills what
+ * is left, by pid. */
+static pid_t children[16];
+static int num_children;
+
+static void track(pid_t pid)
+{
+    if (num_children < (int)(sizeof children / sizeof children[0]))
+        children[num_children++] = pid;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < num_children; i++)
+        if (waitpid(children[i], NULL, WNOHANG) == 0) { /* still running */
+            kill(children[i], SIGKILL);
+            waitpid(children[i], NULL, 0);
+        }
+    num_children = 0;
+    return 0;
+}
+
+/* tu_proc_start(), tracked. */
+static void start(struct tu_proc *p, char *const argv[])
+{
+    assert_int_equal(tu_proc_start(p, argv), 0);
+    track(p->pid);
+}
 
 /* Starts argv like tu_proc_start(), with its stdin a pipe whose write end
  * is returned in *in (close-on-exec, so no other child holds it: closing it
@@ -51,6 +83,7 @@ static void start_with_stdin(struct tu_proc *p, char *const argv[], int *in)
     close(saved);
     close(fds[0]);
     assert_int_equal(r, 0);
+    track(p->pid);
     *in = fds[1];
 }
 
@@ -164,7 +197,7 @@ static void test_python_messages_in_order(void **state)
                         "6",           modes[m].client_deflate ? NULL : "--no-deflate",
                         NULL};
         struct tu_proc c;
-        assert_int_equal(tu_proc_start(&c, argv), 0);
+        start(&c, argv);
         expect_line(&s.proc, modes[m].agreed, NULL, 0, 5000);
         expect_line(&s.proc, "subscribed b since=0", NULL, 0, 5000);
         /* Small and large (compressed) messages, two topics interleaved. */
@@ -207,7 +240,7 @@ static void test_python_resume_after_drop(void **state)
     char *argv[] = {(char *)rtlab, "client",  "ws", "--url",   url, "--topic",
                     "t",           "--since", "0",  "--count", "8", NULL};
     struct tu_proc c;
-    assert_int_equal(tu_proc_start(&c, argv), 0);
+    start(&c, argv);
     expect_line(&s.proc, "subscribed t since=0", NULL, 0, 5000);
     say(s.in, "publish t 1\npublish t 2\n");
     assert_int_equal(next_id(&c, 5000), 1);
@@ -246,7 +279,7 @@ static void test_python_reset(void **state)
     char *argv[] = {(char *)rtlab, "client",  "ws", "--url",   url, "--topic",
                     "r",           "--since", "0",  "--count", "4", NULL};
     struct tu_proc c;
-    assert_int_equal(tu_proc_start(&c, argv), 0);
+    start(&c, argv);
     expect_line(&s.proc, "subscribed r since=0", NULL, 0, 5000);
     say(s.in, "publish r 1\npublish r 2\npublish r 3\n");
     for (int id = 1; id <= 3; id++)
@@ -281,7 +314,7 @@ static void test_python_chat(void **state)
                          NULL};
     struct tu_proc listener, chat;
     int in;
-    assert_int_equal(tu_proc_start(&listener, listen_argv), 0);
+    start(&listener, listen_argv);
     expect_line(&s.proc, "subscribed room since=live", NULL, 0, 5000);
     start_with_stdin(&chat, chat_argv, &in);
     expect_line(&s.proc, "subscribed room since=0", NULL, 0, 5000); /* the default */
@@ -519,7 +552,7 @@ static void test_raw_protocol_failures(void **state)
                     "t",           "--count", "4",  "--max-message", "1000", NULL};
     struct tu_proc c;
     struct raw r;
-    assert_int_equal(tu_proc_start(&c, argv), 0);
+    start(&c, argv);
 
     /* 1: compression agreed. A ping, a compressed message, one in three
      * fragments with a ping between them, then a masked frame: 1002. */
@@ -631,7 +664,7 @@ static void test_raw_heartbeat(void **state)
     struct raw r;
     char buf[64];
     size_t len;
-    assert_int_equal(tu_proc_start(&c, argv), 0);
+    start(&c, argv);
     /* 1: we never answer its pings: after 0.5 s of silence it reconnects. */
     raw_accept(&r, lfd, false, false);
     assert_false(r.offered); /* --no-deflate */
@@ -677,12 +710,13 @@ static void test_rtlab_server(void **state)
     struct tu_server srv;
     const char *args[] = {"ws", "--port", "0", NULL};
     assert_true(tu_server_start(&srv, rtlab, args));
+    track(srv.proc.pid);
     char url[64], body[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", srv.port);
     char *argv[] = {(char *)rtlab, "client",  "ws", "--url",   url, "--topic",
                     "h",           "--since", "0",  "--count", "2", NULL};
     struct tu_proc c;
-    assert_int_equal(tu_proc_start(&c, argv), 0);
+    start(&c, argv);
     char purl[128];
     snprintf(purl, sizeof purl, "%s/publish?topic=h", url);
     assert_int_equal(tu_curl("POST", purl, "{\"hello\":1}", body, sizeof body), 200);
@@ -721,13 +755,13 @@ int main(int argc, char **argv)
     char out[64];
     have_websockets = access(PYTHON, X_OK) == 0 && tu_run(check, out, sizeof out, 10000) == 0;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_python_messages_in_order),
-        cmocka_unit_test(test_python_resume_after_drop),
-        cmocka_unit_test(test_python_reset),
-        cmocka_unit_test(test_python_chat),
-        cmocka_unit_test(test_raw_protocol_failures),
-        cmocka_unit_test(test_raw_heartbeat),
-        cmocka_unit_test(test_rtlab_server),
+        cmocka_unit_test_teardown(test_python_messages_in_order, teardown),
+        cmocka_unit_test_teardown(test_python_resume_after_drop, teardown),
+        cmocka_unit_test_teardown(test_python_reset, teardown),
+        cmocka_unit_test_teardown(test_python_chat, teardown),
+        cmocka_unit_test_teardown(test_raw_protocol_failures, teardown),
+        cmocka_unit_test_teardown(test_raw_heartbeat, teardown),
+        cmocka_unit_test_teardown(test_rtlab_server, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -446,8 +446,8 @@ static void take_message(struct ws_sub *s, uint8_t opcode, bool compressed, cons
         int64_t n = inflate_message(p, len, s->max_message);
         if (n < 0) {
             int err = n == UV_ENOMEM ? RT_EZLIB : (int)n;
-            fail_connection(s, err == RT_EWSDEFLATE ? RT_EWSUTF8 : err,
-                            "cannot inflate a message: %s", rt_strerror(err));
+            fail_connection(s, err, "cannot inflate a message: %s (closing with %u)",
+                            rt_strerror(err), (unsigned)rt_ws_close_code_for(err));
             return;
         }
         struct rt_ws_utf8 u;

@@ -595,6 +595,12 @@ static void test_raw_protocol_failures(void **state)
     raw_compressed(&r, big, sizeof big);
     raw_expect_close(&r, 1009);
 
+    /* 4b: compressed data that is not deflate (reserved block type): 1007. */
+    raw_accept(&r, lfd, true, false);
+    raw_open(&r, "{\"type\":\"subscribe\",\"topic\":\"t\",\"since\":2}");
+    raw_send(&r, true, true, RT_WS_TEXT, "\x07\x00\x00", 3, false);
+    raw_expect_close(&r, 1007);
+
     /* 5: the server closes with 1001: the client answers with 1001. */
     raw_accept(&r, lfd, false, false);
     raw_open(&r, "{\"type\":\"subscribe\",\"topic\":\"t\",\"since\":2}");
@@ -637,12 +643,15 @@ static void test_raw_protocol_failures(void **state)
         "(closing with 1007)",
         "error: topic t: the server broke the protocol: WebSocket message too big (closing "
         "with 1009)",
-        "error: topic t: cannot inflate a message: WebSocket message too big; reconnecting",
+        "error: topic t: cannot inflate a message: WebSocket message too big (closing with "
+        "1009); reconnecting",
         "note: topic t: the server closed the connection (1001: bye); reconnecting in",
         "error: topic t: the server's 101 answer is not a valid handshake; reconnecting in",
         "error: ws: bad message: a binary frame (the protocol is JSON text); skipped",
         "error: ws: the server refused a frame: already subscribed",
-        "7 streams, 7 connections, 6 reconnects, 4 messages, 0 duplicates dropped",
+        "error: topic t: cannot inflate a message: corrupt permessage-deflate data (closing "
+        "with 1007); reconnecting",
+        "8 streams, 8 connections, 7 reconnects, 4 messages, 0 duplicates dropped",
     };
     assert_null(strstr(c.err, "closing:"));
     for (size_t i = 0; i < sizeof said / sizeof said[0]; i++)

@@ -438,12 +438,24 @@ static int64_t inflate_message(const uint8_t *in, size_t len, size_t max)
     return r;
 }
 
+/* A message (or, compressed, what it inflates to) over our limit: 1009. */
+static void too_big(struct ws_sub *s)
+{
+    fail_connection(s, RT_EWSTOOBIG,
+                    "a message larger than %" PRIu64 " bytes (--max-message; closing with 1009)",
+                    s->max_message);
+}
+
 /* One whole data message: inflate if need be, check, take. */
 static void take_message(struct ws_sub *s, uint8_t opcode, bool compressed, const uint8_t *p,
                          size_t len)
 {
     if (compressed) {
         int64_t n = inflate_message(p, len, s->max_message);
+        if (n == RT_EWSTOOBIG) {
+            too_big(s);
+            return;
+        }
         if (n < 0) {
             int err = n == UV_ENOMEM ? RT_EZLIB : (int)n;
             fail_connection(s, err, "cannot inflate a message: %s (closing with %u)",
@@ -568,6 +580,10 @@ static void on_data(struct rt_hclient *http, const char *p, size_t n)
         int64_t r = rt_ws_decode(&s->dec, buf + at, n - at, &ev);
         if (r == RT_EMORE)
             return; /* the decoder kept the partial header */
+        if (r == RT_EWSTOOBIG) {
+            too_big(s);
+            return;
+        }
         if (r < 0) {
             fail_connection(s, (int)r, "the server broke the protocol: %s (closing with %u)",
                             rt_strerror((int)r), (unsigned)rt_ws_close_code_for((int)r));

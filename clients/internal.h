@@ -255,19 +255,6 @@ void rt_poll_start(void *sub, uint64_t delay_ms);
 
 /* ---- The WebSocket subscriber's extras (ws.c) --------------------------- */
 
-/* The WebSocket client pings as often as the server does by default
- * (RT_WS_HEARTBEAT_MS, 30 s), and drops a connection on which nothing came
- * for RT_SSE_WATCHDOG_FACTOR times its interval. */
-#define RT_WS_CLIENT_HEARTBEAT_MS RT_WS_HEARTBEAT_MS
-
-/* Bytes a WebSocket client lets wait for the kernel before it takes the
- * server for stuck and drops the connection: a few largest messages. */
-#define RT_WS_CLIENT_SEND_QUEUE (4 * RT_WS_MAX_MESSAGE)
-
-/* Text messages (chat lines) kept while there is no connection, to send
- * once there is one; more is refused. */
-#define RT_WS_CLIENT_PENDING_MAX (1024 * 1024)
-
 /*
  * Sends one text frame (a JSON object of the protocol) on a WebSocket
  * subscriber's connection. With no open connection it is kept (up to
@@ -312,10 +299,6 @@ struct rt_chat *rt_chat_start(uv_loop_t *loop, void *sub, const char *topic, con
 
 /* Stops reading; frees the chat once its handle has closed. */
 void rt_chat_stop(struct rt_chat *chat);
-
-/* At most one typing signal per this long: often enough for "is typing..."
- * to stay on while someone types, rare enough to cost nothing. */
-#define RT_CHAT_TYPING_MS 2000
 
 /* ---- Fan-out: when the last client has a message (fanout.c) ------------ */
 

@@ -167,4 +167,21 @@
 /* Origins a WebSocket server can be told to allow (--allow-origin). */
 #define RT_MAX_ORIGINS 16
 
+/* The WebSocket client pings as often as the server does by default
+ * (RT_WS_HEARTBEAT_MS, 30 s), and drops a connection on which nothing came
+ * for RT_SSE_WATCHDOG_FACTOR times its interval. */
+#define RT_WS_CLIENT_HEARTBEAT_MS RT_WS_HEARTBEAT_MS
+
+/* Bytes a WebSocket client lets wait for the kernel before it takes the
+ * server for stuck and drops the connection: a few largest messages. */
+#define RT_WS_CLIENT_SEND_QUEUE (4 * RT_WS_MAX_MESSAGE)
+
+/* Text messages (chat lines) kept while there is no connection, to send
+ * once there is one; more is refused. */
+#define RT_WS_CLIENT_PENDING_MAX (1024 * 1024)
+
+/* At most one typing signal per this long: often enough for "is typing..."
+ * to stay on while someone types, rare enough to cost nothing. */
+#define RT_CHAT_TYPING_MS 2000
+
 #endif

@@ -310,7 +310,7 @@ PY
 
 ratio_run() { # DEFLATE
     start_rtlab "$1"
-    /usr/bin/python3 - "$url" "$1" tests/peers >>"$work/results" <<'PY'
+    PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 - "$url" "$1" tests/peers >>"$work/results" <<'PY'
 import asyncio, json, random, sys
 url, mode, peers = sys.argv[1:]
 sys.path.insert(0, peers)

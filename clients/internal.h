@@ -27,14 +27,18 @@
 /*
  * The load generator can drive a server that is not rtlab, to compare the
  * two on the same load. Only one so far: nginx with the nchan module, as
- * the push-benchmark configures it (scripts/bench-push.sh): /publish,
- * /events (EventSource) and /poll (long-poll) locations, channel = ?topic=.
- * It differs from rtlab in what it sends:
+ * the benchmarks configure it (scripts/bench-push.sh, bench-ws.sh):
+ * /publish, /events (EventSource), /poll (long-poll) and /ws (WebSocket)
+ * locations, channel = ?topic=. It differs from rtlab in what it sends:
  *
  *                    rtlab                          nchan
  *   publish answer   200 {"id":N}                   201/202, a text body
  *   SSE event        id: N, data: {"id":N,...,"ts"} id: TIME:TAG, data: the body
  *   long-poll answer {"messages":[...],"next":N}    the body; Last-Modified + Etag
+ *   WebSocket frame  {"id":N,"topic":T,...,"ts"}    "id: TIME:TAG\n...\n\n" + the body
+ *                                                   (subprotocol ws+meta.nchan)
+ *   subscribe with   a subscribe frame              the URL (GET /ws?topic=T); nchan
+ *                                                   closes with 1008 on any text frame
  *   resume with      since=N, Last-Event-ID: N      If-Modified-Since + If-None-Match,
  *                                                   Last-Event-ID: TIME:TAG
  *
@@ -68,13 +72,21 @@ struct rt_nchan_cursor {
  * alone, for anything else. */
 bool rt_nchan_cursor_from_id(struct rt_nchan_cursor *c, const char *id, size_t len);
 
+/* Takes the header nchan puts before a WebSocket frame's body when the
+ * ws+meta.nchan subprotocol was agreed: "id: TIME:TAG\n", other lines
+ * ("content-type: T\n"), an empty line. Sets *body_at to the body's offset
+ * in p[0..len). Returns false, leaving c and *body_at alone, when p does not
+ * start with such a header. */
+bool rt_nchan_cursor_from_ws_frame(struct rt_nchan_cursor *c, const char *p, size_t len,
+                                   size_t *body_at);
+
 /* Takes the Last-Modified and Etag headers of a long-poll answer. Returns
  * false, leaving c alone, when either is missing or malformed. */
 bool rt_nchan_cursor_from_head(struct rt_nchan_cursor *c, const struct rt_http_response *head);
 
-/* Writes the Last-Event-ID header line (SSE) or the If-Modified-Since and
- * If-None-Match lines (long polling) for c into out, "" when c is not set.
- * Returns the length, or -1 when cap is too small. */
+/* Writes the Last-Event-ID header line (SSE, and the WebSocket upgrade) or the If-Modified-Since
+ * and If-None-Match lines (long polling) for c into out, "" when c is not set. Returns the length,
+ * or -1 when cap is too small. */
 int rt_nchan_cursor_sse_header(const struct rt_nchan_cursor *c, char *out, size_t cap);
 int rt_nchan_cursor_poll_headers(const struct rt_nchan_cursor *c, char *out, size_t cap);
 

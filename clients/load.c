@@ -12,7 +12,8 @@
  *            /poll: one subscriber replays the log from 0, and the end is
  *            where its stream has gone quiet for PROBE_QUIET_MS;
  *   CONNECT  (long polling, SSE, WebSockets: approaches that hold a request
- *            or stream; a WebSocket counts once its subscribe is live)
+ *            or stream; a WebSocket counts once its subscribe is live, or
+ *            with nchan at its 101, see ws.c)
  *            the subscribers connect, CONNECT_BATCH every CONNECT_TICK_MS,
  *            until every one holds an open connection and a poll or stream,
  *            then SETTLE_MS more for the server to read the last requests.
@@ -110,8 +111,11 @@ static const char usage[] =
     "  --topic T        topic (default: a fresh one, load-PID-TIME)\n"
     "  --seed N         seed for start phases and jitter (default: from the clock)\n"
     "  --peer P         rtlab (default), or nchan: nginx's nchan module, its\n"
-    "                   long-poll and EventSource subscribers (long and sse only;\n"
-    "                   the topic must be new to it, as the default one is)\n"
+    "                   long-poll, EventSource and WebSocket subscribers (long,\n"
+    "                   sse and ws; --url names the server, whose publisher is at\n"
+    "                   /publish and subscribers at /poll, /events and /ws, the\n"
+    "                   channel ?topic=T; the topic must be new to it, as the\n"
+    "                   default one is)\n"
     "  --clock C        where latency counts from: server (the message's ts, set\n"
     "                   on receipt; rtlab's default) or publisher (the ts the\n"
     "                   publisher puts in its body just before sending; nchan's\n"
@@ -216,14 +220,14 @@ static int parse_clock(const char *text, enum rt_clock *out)
     return 0;
 }
 
-/* nchan: long and sse only (it has no short polling), and the publisher's
+/* nchan: long, sse and ws (it has no short polling), and the publisher's
  * clock, the only one its messages carry. */
 static int check_peer(const struct rt_approach *ap, struct load_opts *o, bool clock_set)
 {
     if (o->peer != RT_PEER_NCHAN)
         return 0;
-    if (!ap->holds || ap->endpoint_init != NULL) { /* short and ws */
-        fprintf(stderr, "rtlab load: --peer nchan is for long and sse, not %s\n", ap->name);
+    if (!ap->holds) { /* short */
+        fprintf(stderr, "rtlab load: --peer nchan is for long, sse and ws, not %s\n", ap->name);
         return -1;
     }
     if (clock_set && o->clock == RT_CLOCK_SERVER) {

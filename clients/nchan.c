@@ -7,6 +7,8 @@
  * handing that pair back, in one of two spellings:
  *
  *   EventSource   id: 1795830383:1            ->  Last-Event-ID: 1795830383:1
+ *   WebSocket     "id: 1795830383:1\n...\n\n"  ->  Last-Event-ID: 1795830383:1
+ *   (ws+meta.nchan: a header before the body)      (on the upgrade request)
  *   long-poll     Last-Modified: <HTTP date>  ->  If-Modified-Since: <the same date>
  *                 Etag: 1                     ->  If-None-Match: 1
  *
@@ -51,6 +53,32 @@ bool rt_nchan_cursor_from_id(struct rt_nchan_cursor *c, const char *id, size_t l
         !parse_u64(colon + 1, len - (size_t)(colon + 1 - id), &tag) || tag > UINT32_MAX)
         return false;
     *c = (struct rt_nchan_cursor){.time_s = t, .tag = (uint32_t)tag, .set = true};
+    return true;
+}
+
+/* ws+meta.nchan frames start "id: TIME:TAG\n", maybe more header lines
+ * ("content-type: T\n" when the publisher named one), then "\n" and the
+ * body. */
+bool rt_nchan_cursor_from_ws_frame(struct rt_nchan_cursor *c, const char *p, size_t len,
+                                   size_t *body_at)
+{
+    static const char id[] = "id: ";
+    const size_t id_len = sizeof id - 1;
+    const char *end = p + len;
+    const char *line_end = len > id_len && memcmp(p, id, id_len) == 0 ? memchr(p, '\n', len) : NULL;
+    if (line_end == NULL)
+        return false;
+    /* The header ends at the first empty line: "\n\n". */
+    const char *nl = line_end;
+    while (nl + 1 < end && nl[1] != '\n')
+        if ((nl = memchr(nl + 1, '\n', (size_t)(end - nl - 1))) == NULL)
+            return false;
+    struct rt_nchan_cursor got;
+    if (nl + 1 >= end ||
+        !rt_nchan_cursor_from_id(&got, p + id_len, (size_t)(line_end - p) - id_len))
+        return false;
+    *c = got;
+    *body_at = (size_t)(nl + 2 - p);
     return true;
 }
 

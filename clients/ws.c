@@ -73,17 +73,45 @@
  *   serve every connection of the process: 10,000 connections do not hold
  *   10,000 zlib windows.
  *
+ * NCHAN (`rtlab load ws --peer nchan`, internal.h "Peers")
+ *   nginx's nchan module has a WebSocket subscriber of its own kind, and
+ *   the same client speaks to it with three differences:
+ *
+ *     client                                              nginx + nchan
+ *       |-- GET /ws?topic=a  Upgrade: websocket ------------->|
+ *       |   Sec-WebSocket-Protocol: ws+meta.nchan              |
+ *       |   (Last-Event-ID: 1795838436:0 when resuming)        |
+ *       |<---------- 101 Switching Protocols, ws+meta.nchan ---|  held from here
+ *       |<== "id: 1795838436:1\ncontent-type: ...\n\n{"seq":8,"ts":...}"
+ *       |== PING ==========================================>|  pongs come back
+ *
+ *   - Subscribing is the URL's business: we send no text frame at all (nchan
+ *     closes a subscriber that sends one with 1008, taking it for a publish
+ *     on a location that has no publisher), so no subscribe frames and no
+ *     {"type":"ping"} barrier. The connection counts as held at the 101:
+ *     nchan sends it from the subscriber's enqueue, once it is in the
+ *     channel, so a publish right after it arrives (tried with nchan 1.3.6:
+ *     2,000 fresh channels at once, each published to the moment its 101
+ *     was read; all 2,000 got it).
+ *   - Each frame is the published body after a header whose id, TIME:TAG,
+ *     is where we are (nchan.c); a reconnect sends it as Last-Event-ID.
+ *     Without one, nchan first sends all the channel stores: the load
+ *     generator uses a fresh channel.
+ *   - Keep-alive: protocol pings, which nchan answers; it pings us too.
+ *   One topic per connection; chat mode (rt_ws_sub_send) is rtlab's only.
+ *
  * WE SIMPLIFIED
  *   We never compress what we send (RSV1 is per message, so that is
  *   allowed; our frames are small). With --live, a connection lost before
  *   the first message on a topic resubscribes it live only: a message
  *   published in the gap is missed, since we never learned a position to
- *   resume from. No subprotocols, no TLS (wss://).
+ *   resume from. No subprotocols (but nchan's, above), no TLS (wss://).
  *
  * COMPARE WITH
  *   sse.c: the same one connection, but the server does the framing, the
  *   resume header and the heartbeats, and the browser the reconnecting.
  *   long_poll.c: no connection to keep alive, but a request per message.
+ *   nchan.c: where this client resumes in an nchan channel.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -95,6 +123,9 @@
 #include <sys/random.h>
 
 #include "internal.h"
+
+/* nchan's subprotocol that puts a message's id before its body (see NCHAN). */
+#define NCHAN_META "ws+meta.nchan"
 
 /* ---- Data structures --------------------------------------------------- */
 
@@ -122,6 +153,7 @@ struct ws_sub {
     char key[RT_WS_KEY_LEN + 1]; /* the handshake's Sec-WebSocket-Key */
     struct rt_ws_decoder dec;
     bool deflate;                   /* permessage-deflate on this connection */
+    bool nchan_meta;                /* nchan agreed to ws+meta.nchan: frames carry ids */
     bool open;                      /* the handshake is done: frames flow */
     bool live;                      /* our ping after the subscribes came back (held) */
     bool was_live;                  /* this connection went live: the backoff starts over */
@@ -339,14 +371,21 @@ static void take_reset(struct ws_sub *s, const cJSON *root)
     s->pos[i].known = true;
 }
 
-static void take_pong(struct ws_sub *s)
+/* The connection is subscribed: counted as held, and the backoff will
+ * start over when it ends. */
+static void go_live(struct ws_sub *s)
 {
-    if (s->pongs_due > 0)
-        s->pongs_due--;
     if (!s->live) {
         s->live = s->was_live = true;
         s->b.cfg.stats->held++;
     }
+}
+
+static void take_pong(struct ws_sub *s)
+{
+    if (s->pongs_due > 0)
+        s->pongs_due--;
+    go_live(s);
     if (s->close_on_pong && s->pongs_due == 0)
         ws_close(s, s->user_close_cb);
 }
@@ -375,11 +414,34 @@ static void take_error(struct ws_sub *s, const cJSON *root)
                 cJSON_IsString(reason) ? reason->valuestring : "(no reason given)");
 }
 
+/* One frame from nchan: the ws+meta.nchan header, whose id is where a
+ * reconnect resumes (Last-Event-ID), then the published body as it came,
+ * {"seq","ts"} from the load generator. */
+static void take_nchan(struct ws_sub *s, const char *text, size_t len)
+{
+    uint64_t now = rt_now_us();
+    size_t at = 0;
+    if (s->nchan_meta && !rt_nchan_cursor_from_ws_frame(&s->b.nchan, text, len, &at)) {
+        bad_message(s, "no ws+meta.nchan header (\"id: TIME:TAG\")");
+        return;
+    }
+    cJSON *root = cJSON_ParseWithLength(text + at, len - at);
+    if (!cJSON_IsObject(root))
+        bad_message(s, "the body is not a JSON object");
+    else if (rt_sub_take(&s->b.cfg, &s->pos[0].seq, root, text + at, len - at, now) < 0)
+        bad_message(s, "the body has no valid \"seq\"");
+    cJSON_Delete(root);
+}
+
 /* One whole text message, text[0..len) UTF-8: a message object or one of
- * the protocol's replies. */
+ * the protocol's replies (from nchan: take_nchan()). */
 static void take_json(struct ws_sub *s, const char *text, size_t len)
 {
     uint64_t now = rt_now_us();
+    if (s->b.cfg.peer == RT_PEER_NCHAN) {
+        take_nchan(s, text, len);
+        return;
+    }
     cJSON *root = cJSON_ParseWithLength(text, len);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
     int i;
@@ -628,10 +690,15 @@ static void on_head(struct rt_hclient *http, const struct rt_hanswer *ans)
         fail_connection(s, RT_EWSHANDSHAKE, "the server's 101 answer is not a valid handshake");
         return;
     }
-    if (rt_http_header_find(h->headers, h->num_headers, "Sec-WebSocket-Protocol")) {
+    const struct rt_http_header *proto =
+        rt_http_header_find(h->headers, h->num_headers, "Sec-WebSocket-Protocol");
+    bool nchan = s->b.cfg.peer == RT_PEER_NCHAN;
+    if (proto && !(nchan && proto->value_len == sizeof NCHAN_META - 1 &&
+                   memcmp(proto->value, NCHAN_META, sizeof NCHAN_META - 1) == 0)) {
         fail_connection(s, RT_EWSHANDSHAKE, "the server chose a subprotocol we did not offer");
         return;
     }
+    s->nchan_meta = proto != NULL;
     s->deflate = false;
     if (ext && (s->b.cfg.no_deflate ||
                 rt_wsd_client_accept(ext->value, ext->value_len, &prefs, &params) < 0)) {
@@ -644,7 +711,10 @@ static void on_head(struct rt_hclient *http, const struct rt_hanswer *ans)
     s->deflate = ext != NULL;
     rt_ws_decoder_init(&s->dec, false, s->deflate, s->max_message);
     s->open = true;
-    send_subscribes(s);
+    if (nchan)
+        go_live(s); /* subscribed by the URL (see NCHAN above) */
+    else
+        send_subscribes(s);
     send_pending(s);
     if (s->failed)
         return;
@@ -747,10 +817,30 @@ static void on_end(struct rt_hclient *http, int err, const struct rt_hanswer *an
     wait_then_connect(s, delay);
 }
 
+/* The upgrade request's target and the headers that depend on the peer:
+ * rtlab's WebSocket is at ws_path and topics are subscribed by frames;
+ * nchan's takes its channel from the URL, is asked for ws+meta.nchan (so
+ * that every frame names its id) and told where to resume. */
+static void peer_request(const struct ws_sub *s, char *target, size_t target_cap, char *extra,
+                         size_t extra_cap)
+{
+    const struct rt_endpoint *ep = s->b.cfg.ep;
+    extra[0] = '\0';
+    if (s->b.cfg.peer != RT_PEER_NCHAN) {
+        snprintf(target, target_cap, "%s", ep->ws_path);
+        return;
+    }
+    snprintf(target, target_cap, "%s?topic=%s", ep->ws_path, s->topics[0]);
+    int n = snprintf(extra, extra_cap, "Sec-WebSocket-Protocol: " NCHAN_META "\r\n");
+    if (rt_nchan_cursor_sse_header(&s->b.nchan, extra + n, extra_cap - (size_t)n) < 0)
+        extra[n] = '\0'; /* cannot happen with our cap; never half a header */
+}
+
 static void connect_now(struct ws_sub *s)
 {
     uint8_t nonce[16];
-    char offer[160] = "", headers[512];
+    char offer[160] = "", extra[128], headers[512];
+    char target[sizeof s->b.cfg.ep->ws_path + RT_NAME_MAX + 8];
     struct rt_wsd_prefs prefs = {.server_no_context_takeover = true,
                                  .client_no_context_takeover = true};
     int r = random_bytes(nonce, sizeof nonce);
@@ -763,14 +853,14 @@ static void connect_now(struct ws_sub *s)
         rt_ws_client_key(nonce, s->key);
         if (!s->b.cfg.no_deflate && rt_wsd_offer_write(offer, sizeof offer, &prefs) < 0)
             offer[0] = '\0';
+        peer_request(s, target, sizeof target, extra, sizeof extra);
         snprintf(headers, sizeof headers,
                  "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                 "Sec-WebSocket-Version: 13\r\n%s",
-                 s->key, offer);
+                 "Sec-WebSocket-Version: 13\r\n%s%s",
+                 s->key, offer, extra);
         uint64_t watchdog = (uint64_t)((double)s->b.cfg.heartbeat_ms * RT_SSE_WATCHDOG_FACTOR);
         s->b.cfg.stats->requests++;
-        r = rt_hclient_upgrade(&s->b.http, s->b.cfg.ep->ws_path, headers, 0, watchdog, on_head,
-                               on_data, on_end);
+        r = rt_hclient_upgrade(&s->b.http, target, headers, 0, watchdog, on_head, on_data, on_end);
     }
     if (r < 0) {
         uint64_t delay = rt_backoff_reconnect(&s->b.backoff, 0, false);
@@ -843,6 +933,8 @@ static char *topic_label(const char *const *topics, size_t n)
 static int ws_init(uv_loop_t *loop, void *sub, const struct rt_sub_config *cfg)
 {
     struct ws_sub *s = sub;
+    if (cfg->peer == RT_PEER_NCHAN && cfg->topics && cfg->num_topics > 1)
+        return UV_EINVAL; /* one channel per connection (see NCHAN) */
     memset(s, 0, sizeof *s);
     s->topics = cfg->topics ? cfg->topics : &s->b.cfg.topic;
     s->num_topics = cfg->topics ? cfg->num_topics : 1;

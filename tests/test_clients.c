@@ -2332,7 +2332,7 @@ static void test_cmd_load_nchan(void **state)
     struct captured c;
     run_cmd(rt_cmd_load, &c, "load", "short", "--peer", "nchan", NULL);
     assert_int_equal(c.code, 2);
-    assert_non_null(strstr(c.err, "--peer nchan is for long and sse, not short"));
+    assert_non_null(strstr(c.err, "--peer nchan is for long, sse and ws, not short"));
     run_cmd(rt_cmd_load, &c, "load", "sse", "--peer", "nchan", "--clock", "server", NULL);
     assert_int_equal(c.code, 2);
     assert_non_null(strstr(c.err, "has no server clock"));

@@ -15,10 +15,10 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *what;
 } commands[] = {
-    {"serve", rt_cmd_serve, "run a server: short|long|sse|all"},
+    {"serve", rt_cmd_serve, "run a server: short|long|sse|ws|all"},
     {"publish", rt_cmd_publish, "publish one message over HTTP"},
-    {"client", rt_cmd_client, "receive a topic's messages: short|long|sse"},
-    {"load", rt_cmd_load, "many clients and a publisher against a server: short|long|sse"},
+    {"client", rt_cmd_client, "receive a topic's messages: short|long|sse|ws"},
+    {"load", rt_cmd_load, "many clients and a publisher against a server: short|long|sse|ws"},
 };
 
 static void usage(FILE *f)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# WebSocket benchmark: `rtlab serve ws` and node's ws (tests/peers/ws_server.js,
-# the same protocol on another stack) under the same load, from the same load
-# generator (`rtlab load ws`), in the same run; nginx + nchan's WebSocket
-# subscriber for idle memory. Prints its figures; asserts nothing.
+# WebSocket benchmark: `rtlab serve ws`, node's ws (tests/peers/ws_server.js,
+# the same protocol on another stack) and nginx + nchan's WebSocket subscriber
+# (`rtlab load ws --peer nchan`) under the same load, from the same load
+# generator, in the same run. Prints its figures; asserts nothing.
 #
 #  1. Memory per idle connection: a fresh server's RSS (VmRSS), then 10,000
 #     clients connected and subscribed (`rtlab load ws --rate 0`), and the
@@ -15,25 +15,27 @@
 #     publishes (1/s) that every one of them receives, so compressors have
 #     run; peak RSS. What each compression mode costs once it is used.
 #  3. Fan-out: 10,000 clients, 20 publishes (2/s for 10.25 s); for each, the
-#     time until the LAST client had it; p50/p99/max over the 20.
+#     time until the LAST client had it; p50/p99/max over the 20. rtlab,
+#     node and nchan.
 #  4. Saturation: 1,000 clients and a publisher asking for far more than the
 #     server can fan out (2,000/s). The publisher waits for each answer, and
-#     both servers answer a publish after handing it to every subscriber,
+#     the servers answer a publish after handing it to every subscriber,
 #     so the publish rate settles where the server is busy all the time:
-#     delivered messages/s is the figure.
+#     delivered messages/s is the figure. rtlab, node and nchan.
 #  5. Compression ratio: one client (Python websockets, which lets the server
 #     keep its context) receives 200 small (100-150 B) and 50 larger (about
 #     4.5 KB) JSON messages, message objects as delivered; bytes on the wire
 #     per message against the JSON's, with compression off, shared (no
 #     context takeover) and context.
 #  6. nginx + nchan (one process, as in bench-push.sh), its WebSocket
-#     subscriber: idle memory only, 10,000 connections opened by node's ws
-#     (nchan speaks no subscribe frames and delivers bare bodies, so
-#     `rtlab load ws` cannot drive it; docs/websocket-bench.md says what it
-#     would need).
+#     subscriber (GET /ws?topic=T, subprotocol ws+meta.nchan): idle memory
+#     (compression off), fan-out and saturation. Its "shared" is
+#     nchan_deflate_message_for_websocket: each message compressed once, at
+#     publish time, frames without context takeover; "off" has it off and
+#     the clients offer nothing, as for the others.
 #
 # Latency clock: the publisher's (--clock publisher: the ts the load
-# generator puts in its body just before POSTing), the same for both servers.
+# generator puts in its body just before POSTing), the same for all servers.
 #
 # Usage: scripts/bench-ws.sh [--quick]   (--quick: 2,000 clients, 200 for saturation)
 # Env:   CLIENTS (10000), SAT_CLIENTS (1000), BENCH_BUILD (build: the Release
@@ -121,8 +123,10 @@ free_port() {
 
 # nginx + nchan, one process, as bench-push.sh runs it, with a WebSocket
 # subscriber on /ws (nchan_subscriber websocket; pings every 30 s like ours).
-start_nchan() {
-    local port
+# DEFLATE shared: messages are compressed once, when published.
+start_nchan() { # DEFLATE
+    local port deflate=off
+    [[ "$1" == off ]] || deflate=on
     kind=nchan
     port=$(free_port)
     cat >"$work/nginx.conf" <<NGINX
@@ -140,7 +144,11 @@ http {
     nchan_shared_memory_size 64m;
     server {
         listen 127.0.0.1:$port backlog=4096;
-        location = /publish { nchan_publisher; nchan_channel_id \$arg_topic; }
+        location = /publish {
+            nchan_publisher;
+            nchan_channel_id \$arg_topic;
+            nchan_deflate_message_for_websocket $deflate;
+        }
         location = /ws {
             nchan_subscriber websocket;
             nchan_channel_id \$arg_topic;
@@ -201,13 +209,16 @@ start_server() { # SERVER DEFLATE
     case "$1" in
     rtlab) start_rtlab "$2" ;;
     node) start_node "$2" ;;
-    nchan) start_nchan ;;
+    nchan) start_nchan "$2" ;;
     esac
 }
 
 # Clients offer compression unless the server has it off (then they would
 # be refused anyway; offering nothing is the honest "off").
 offer() { if [[ "$1" == off ]]; then echo --no-deflate; fi; }
+
+# nchan is driven as a peer of its own kind (`rtlab load --help`, --peer).
+peer() { if [[ "$1" == nchan ]]; then echo --peer nchan; fi; }
 
 # ---- 1, 2. Memory per connection, idle and after traffic
 
@@ -217,8 +228,8 @@ memory_run() { # SERVER DEFLATE RATE SECONDS LABEL
     sleep 0.2
     before=$(status_kb VmRSS)
     # shellcheck disable=SC2046
-    "$rtlab" load ws --url "$url" $(offer "$mode") --clients "$clients" --rate "$r" \
-        --duration "$secs" --json >"$work/mem.json" 2>"$work/mem.err" &
+    "$rtlab" load ws --url "$url" $(peer "$server") $(offer "$mode") --clients "$clients" \
+        --rate "$r" --duration "$secs" --json >"$work/mem.json" 2>"$work/mem.err" &
     local lpid=$!
     pids+=("$lpid")
     held=$(wait_held "$clients")
@@ -235,54 +246,15 @@ memory_run() { # SERVER DEFLATE RATE SECONDS LABEL
     record "$server.$mode.$label.bytes" "$per"
 }
 
-# nchan: the same figure, the connections opened by node's ws (see above).
-nchan_idle_run() {
-    local before held peak
-    start_nchan
-    sleep 0.2
-    before=$(status_kb VmRSS)
-    NODE_PATH=$node_modules node - "$url" "$clients" "$((hold_s + 60))" >"$work/nidle.out" \
-        2>"$work/nidle.err" <<'JS' &
-// Opens N WebSocket connections to nchan's /ws, 100 every 10 ms, and holds
-// them until killed (or the given seconds pass).
-const WebSocket = require('ws');
-const [url, n, secs] = process.argv.slice(2);
-const target = url.replace('http:', 'ws:') + '/ws?topic=idle' + process.pid;
-let opened = 0, open = 0;
-const all = [];
-const batch = setInterval(() => {
-    for (let i = 0; i < 100 && opened < Number(n); i++, opened++) {
-        const ws = new WebSocket(target, { perMessageDeflate: false });
-        ws.on('open', () => { open++; });
-        ws.on('error', (e) => console.error(e.message));
-        all.push(ws);
-    }
-    if (opened >= Number(n)) clearInterval(batch);
-}, 10);
-setTimeout(() => process.exit(0), Number(secs) * 1000);
-JS
-    local lpid=$!
-    pids+=("$lpid")
-    held=$(wait_held "$clients")
-    sleep "$hold_s"
-    peak=$(status_kb VmHWM)
-    kill "$lpid" 2>/dev/null || true
-    reap "$lpid"
-    stop_server
-    local per=$(((peak - before) * 1024 / clients))
-    printf '%-5s %-7s %-5s  RSS %6d kB before, peak %8d kB with %5d held  -> %7d bytes/conn\n' \
-        nchan off idle "$before" "$peak" "$held" "$per"
-    record "nchan.off.idle.bytes" "$per"
-}
-
 # ---- 3, 4. Fan-out and saturation
 
 load_run() { # SERVER DEFLATE CLIENTS RATE SECONDS KEY
     local server=$1 mode=$2 n=$3 r=$4 secs=$5 key=$6
     start_server "$server" "$mode"
     # shellcheck disable=SC2046
-    "$rtlab" load ws --url "$url" $(offer "$mode") --clock publisher --clients "$n" \
-        --rate "$r" --duration "$secs" --json >"$work/load.json" 2>"$work/load.err" || true
+    "$rtlab" load ws --url "$url" $(peer "$server") $(offer "$mode") --clock publisher \
+        --clients "$n" --rate "$r" --duration "$secs" --json >"$work/load.json" \
+        2>"$work/load.err" || true
     stop_server
     if ! python3 - "$work/load.json" "$server.$mode.$key" >>"$work/results" <<'PY'; then
 import json, sys
@@ -378,7 +350,7 @@ for mode in off shared context; do
     memory_run rtlab "$mode" 0 "$hold_s" idle
     memory_run node "$mode" 0 "$hold_s" idle
 done
-nchan_idle_run
+memory_run nchan off 0 "$hold_s" idle
 for mode in off shared context; do
     memory_run rtlab "$mode" 1 5.5 used
     memory_run node "$mode" 1 5.5 used
@@ -387,15 +359,17 @@ done
 echo
 echo "== fan-out: $clients clients, 20 publishes at $rate/s (publisher's clock)"
 for mode in shared off; do
-    load_run rtlab "$mode" "$clients" "$rate" "$fan_s" fan 2>&1
-    load_run node "$mode" "$clients" "$rate" "$fan_s" fan 2>&1
+    for server in rtlab node nchan; do
+        load_run "$server" "$mode" "$clients" "$rate" "$fan_s" fan 2>&1
+    done
 done
 
 echo
 echo "== saturation: $sat_clients clients, publisher asking for $sat_rate/s for $sat_s s"
 for mode in shared off; do
-    load_run rtlab "$mode" "$sat_clients" "$sat_rate" "$sat_s" sat 2>&1
-    load_run node "$mode" "$sat_clients" "$sat_rate" "$sat_s" sat 2>&1
+    for server in rtlab node nchan; do
+        load_run "$server" "$mode" "$sat_clients" "$sat_rate" "$sat_s" sat 2>&1
+    done
 done
 
 echo
@@ -423,26 +397,23 @@ def fmt(v, digits=1):
 def ratio(a, b):
     return "n/a" if a is None or b is None or a == 0 else f"{b / a:.2f}"
 
-rows = []
+SERVERS = ("rtlab", "node", "nchan")
+rows = []  # (what, key pattern with {s} for the server, digits)
 for label, what in (("idle", "idle"), ("used", "after 5 publishes")):
     for mode in ("off", "shared", "context"):
-        a, b = val(f"rtlab.{mode}.{label}.bytes"), val(f"node.{mode}.{label}.bytes")
-        rows.append((f"bytes/conn {what}, deflate {mode}", fmt(a, 0), fmt(b, 0), ratio(a, b)))
+        rows.append((f"bytes/conn {what}, deflate {mode}", f"{{s}}.{mode}.{label}.bytes", 0))
 for mode in ("shared", "off"):
     for k in ("p50", "p99", "max"):
-        a, b = val(f"rtlab.{mode}.fan.fan_{k}"), val(f"node.{mode}.fan.fan_{k}")
-        rows.append((f"fan-out {k} ms, deflate {mode}", fmt(a), fmt(b), ratio(a, b)))
+        rows.append((f"fan-out {k} ms, deflate {mode}", f"{{s}}.{mode}.fan.fan_{k}", 1))
 for mode in ("shared", "off"):
-    a, b = val(f"rtlab.{mode}.sat.per_s"), val(f"node.{mode}.sat.per_s")
-    rows.append((f"delivered/s at saturation, deflate {mode}", fmt(a, 0), fmt(b, 0), ratio(a, b)))
+    rows.append((f"delivered/s at saturation, deflate {mode}", f"{{s}}.{mode}.sat.per_s", 0))
 
-print(f"== summary: {clients} clients ({sat} for saturation); node/rtlab: node's figure over ours")
-print(f"{'':44} {'rtlab':>10} {'node ws':>10} {'node/rtlab':>11}")
-for name, a, b, r in rows:
-    print(f"{name:44} {a:>10} {b:>10} {r:>11}")
-n = val("nchan.off.idle.bytes")
-print(f"nginx + nchan WebSocket subscriber, bytes/conn idle: {fmt(n, 0)}"
-      f" (nchan/rtlab off: {ratio(val('rtlab.off.idle.bytes'), n)})")
+print(f"== summary: {clients} clients ({sat} for saturation); X/rtlab: X's figure over ours")
+print(f"{'':44} {'rtlab':>9} {'node ws':>9} {'nchan':>9} {'node/rtlab':>11} {'nchan/rtlab':>12}")
+for name, key, digits in rows:
+    a, b, c = (val(key.format(s=s)) for s in SERVERS)
+    print(f"{name:44} {fmt(a, digits):>9} {fmt(b, digits):>9} {fmt(c, digits):>9} "
+          f"{ratio(a, b):>11} {ratio(a, c):>12}")
 print()
 print(f"{'compression (wire/JSON)':32} {'off':>7} {'shared':>7} {'context':>8}   JSON B/msg")
 for kind in ("small", "large"):

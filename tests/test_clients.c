@@ -585,6 +585,46 @@ static void test_nchan_cursor(void **state)
     }
 }
 
+/* nchan's WebSocket frames with ws+meta.nchan, as nchan 1.3.6 sent them:
+ * the id is the cursor and the body starts after the empty line; with the
+ * header cut anywhere, or anything else, nothing is taken. */
+static void test_nchan_ws_frame(void **state)
+{
+    (void)state;
+    static const char typed[] = "id: 1795838436:1\ncontent-type: application/json\n\n{\"seq\":2}";
+    static const char plain[] = "id: 1795838436:0\n\n{\"seq\":1}";
+    static const char empty[] = "id: 1795838437:4294967295\n\n";
+    struct rt_nchan_cursor c = {0};
+    size_t at = 0;
+    assert_true(rt_nchan_cursor_from_ws_frame(&c, typed, sizeof typed - 1, &at));
+    assert_true(c.set && c.time_s == 1795838436 && c.tag == 1);
+    assert_string_equal(typed + at, "{\"seq\":2}");
+    assert_true(rt_nchan_cursor_from_ws_frame(&c, plain, sizeof plain - 1, &at));
+    assert_true(c.time_s == 1795838436 && c.tag == 0);
+    assert_string_equal(plain + at, "{\"seq\":1}");
+    assert_true(rt_nchan_cursor_from_ws_frame(&c, empty, sizeof empty - 1, &at));
+    assert_true(c.time_s == 1795838437 && c.tag == 4294967295u);
+    assert_int_equal(at, sizeof empty - 1);
+    /* Every cut of the header is refused and changes nothing. */
+    for (size_t n = 0; n < sizeof typed - 1; n++) {
+        struct rt_nchan_cursor d = {0};
+        bool whole = n >= (size_t)(strstr(typed, "\n\n") - typed) + 2;
+        at = 99;
+        assert_int_equal(rt_nchan_cursor_from_ws_frame(&d, typed, n, &at), whole);
+        assert_int_equal(d.set, whole);
+        if (!whole)
+            assert_int_equal(at, 99);
+    }
+    const char *bad[] = {"{\"seq\":1}",           "id: 1795838436\n\n{}",
+                         "id: x:1\n\n{}",         "ID: 1795838436:0\n\n{}",
+                         "id:1795838436:0\n\n{}", "data: 1\nid: 1795838436:0\n\n{}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct rt_nchan_cursor d = {0};
+        assert_false(rt_nchan_cursor_from_ws_frame(&d, bad[i], strlen(bad[i]), &at));
+        assert_false(d.set);
+    }
+}
+
 /* ---- Where a message's id and ts are read (peer, clock) ----------------- */
 
 struct taken {
@@ -2441,6 +2481,7 @@ int main(void)
         cmocka_unit_test(test_endpoint_init_ws),
         cmocka_unit_test(test_chat_json),
         cmocka_unit_test(test_nchan_cursor),
+        cmocka_unit_test(test_nchan_ws_frame),
         cmocka_unit_test(test_sub_take_peer_and_clock),
         cmocka_unit_test(test_hclient_keep_alive),
         cmocka_unit_test(test_hclient_chunked_in_pieces),

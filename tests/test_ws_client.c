@@ -3,13 +3,14 @@
  * a WebSocket server that is not ours (tests/peers/ws_server.py, on Debian's
  * python3-websockets), with and without compression, through dropped
  * connections, a server restart (reset) and chat mode; then against
- * `rtlab serve ws`.
+ * `rtlab serve ws`; then `rtlab load ws --peer nchan` against nginx + nchan.
  *
  * The Python server is scripted through its stdin and says on stdout what
  * it did (see its docstring), so every step here waits for an event, never
  * for a fixed time. All processes are this program's children, started and
  * stopped by pid, on 127.0.0.1. Without python3-websockets (scripts/deps.sh
- * installs it) the Python cases are skipped, saying so.
+ * installs it) the Python cases are skipped, saying so; likewise the nchan
+ * case without nginx and its nchan module (scripts/deps.sh --bench).
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -751,6 +752,142 @@ static void test_rtlab_server(void **state)
     assert_int_equal(tu_server_stop(&srv), 0);
 }
 
+/* ---- nginx + nchan's WebSocket subscriber (load ws --peer nchan) -------- */
+
+/* Debian's nginx and libnginx-mod-nchan (scripts/deps.sh --bench). */
+#define NGINX "/usr/sbin/nginx"
+#define NCHAN_SO "/usr/lib/nginx/modules/ngx_nchan_module.so"
+
+static bool skip_without_nchan(void)
+{
+    bool have = access(NGINX, X_OK) == 0 && access(NCHAN_SO, R_OK) == 0;
+    if (!have)
+        fprintf(stderr,
+                "SKIP: no %s with %s (scripts/deps.sh --bench installs nginx and "
+                "libnginx-mod-nchan)\n",
+                NGINX, NCHAN_SO);
+    return !have;
+}
+
+/* Three publisher and subscriber pairs, as URL prefixes: "" plain, "/short"
+ * whose subscribers nchan closes after 1 s without a message (so clients
+ * reconnect and resume), "/z" whose messages nchan compresses. One process,
+ * as scripts/bench-ws.sh runs it. */
+static const char nchan_conf[] =
+    "load_module " NCHAN_SO ";\n"
+    "worker_processes 1;\ndaemon off;\nmaster_process off;\n"
+    "pid %s/nginx.pid;\nerror_log %s/error.log;\n"
+    "events { worker_connections 1024; }\n"
+    "http {\n  access_log off;\n  server {\n    listen 127.0.0.1:%d;\n"
+    "    location = /publish { nchan_publisher; nchan_channel_id $arg_topic; }\n"
+    "    location = /ws { nchan_subscriber websocket; nchan_channel_id $arg_topic; }\n"
+    "    location = /short/publish { nchan_publisher; nchan_channel_id $arg_topic; }\n"
+    "    location = /short/ws { nchan_subscriber websocket; nchan_channel_id $arg_topic;\n"
+    "                           nchan_subscriber_timeout 1; }\n"
+    "    location = /z/publish { nchan_publisher; nchan_channel_id $arg_topic;\n"
+    "                            nchan_deflate_message_for_websocket on; }\n"
+    "    location = /z/ws { nchan_subscriber websocket; nchan_channel_id $arg_topic; }\n"
+    "  }\n}\n";
+
+struct nginx {
+    struct tu_proc proc;
+    char dir[64];
+    int port;
+};
+
+/* Starts nginx + nchan on a free port in a directory of its own; returns
+ * once it accepts connections. */
+static void nginx_start(struct nginx *n)
+{
+    snprintf(n->dir, sizeof n->dir, "/tmp/rtlab-nchan-XXXXXX");
+    assert_non_null(mkdtemp(n->dir));
+    int lfd = raw_listen(&n->port); /* a port nobody holds, given to nginx */
+    close(lfd);
+    char conf[4096], path[128];
+    snprintf(conf, sizeof conf, nchan_conf, n->dir, n->dir, n->port);
+    snprintf(path, sizeof path, "%s/nginx.conf", n->dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(conf, f);
+    fclose(f);
+    char *argv[] = {NGINX, "-c", path, "-p", n->dir, NULL};
+    start(&n->proc, argv);
+    int fd = -1;
+    for (int64_t end = tu_now_ms() + tu_ms(10000); fd < 0 && tu_now_ms() < end;)
+        if ((fd = tu_connect(n->port)) < 0)
+            usleep(20000); /* nginx says nothing when it is ready */
+    if (fd < 0)
+        fail_msg("nginx did not start; stderr: %s", n->proc.err);
+    close(fd);
+}
+
+/* Stops nginx; its exit status is not ours to judge (nchan 1.3.6 may abort
+ * on the way out of a master-less nginx). */
+static void nginx_stop(struct nginx *n)
+{
+    (void)tu_proc_stop(&n->proc, SIGTERM, tu_ms(5000));
+    char *rm[] = {"/bin/rm", "-rf", n->dir, NULL};
+    char out[64];
+    (void)tu_run(rm, out, sizeof out, 10000);
+}
+
+static unsigned long long report_u64(const char *out, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = strstr(out, k);
+    assert_non_null(p);
+    return strtoull(p + strlen(k), NULL, 10);
+}
+
+/* Runs load ws --peer nchan against url; returns its JSON report in out,
+ * having checked that every message reached every client once. */
+static void nchan_load(const char *url, const char *rate, const char *secs, char *out, size_t cap)
+{
+    char *load[] = {(char *)rtlab, "load",      "ws",     "--url",      (char *)url,
+                    "--peer",      "nchan",     "--rate", (char *)rate, "--duration",
+                    (char *)secs,  "--clients", "20",     "--json",     NULL};
+    assert_int_equal(tu_run(load, out, cap, tu_ms(30000)), 0);
+    assert_non_null(strstr(out, "\"peer\":\"nchan\",\"clock\":\"publisher\""));
+    unsigned long long published = report_u64(out, "published");
+    assert_true(published >= 3);
+    assert_int_equal(report_u64(out, "delivered"), published * 20);
+    assert_int_equal(report_u64(out, "held_at_start"), 20);
+    assert_int_equal(report_u64(out, "complete"), published);
+    assert_int_equal(report_u64(out, "duplicates"), 0);
+    assert_int_equal(report_u64(out, "errors"), 0);
+}
+
+/*
+ * load ws --peer nchan against nginx + nchan: every message to every
+ * client, and no reconnects (nchan closes with 1008 a client that sends a
+ * text frame: we send none). With subscribers that nchan closes after 1 s
+ * of quiet, the clients reconnect with Last-Event-ID and miss nothing
+ * published while they were away, and get nothing twice (without an id,
+ * nchan would replay the whole channel). With nchan compressing, the same.
+ */
+static void test_nchan(void **state)
+{
+    (void)state;
+    if (skip_without_nchan())
+        skip();
+    struct nginx n;
+    nginx_start(&n);
+    char url[96], out[8192];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", n.port);
+    nchan_load(url, "20", "1", out, sizeof out);
+    assert_int_equal(report_u64(out, "reconnects"), 0);
+
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/short", n.port);
+    nchan_load(url, "1", "4.5", out, sizeof out);
+    assert_true(report_u64(out, "reconnects") >= 20);
+
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/z/ws", n.port);
+    nchan_load(url, "20", "1", out, sizeof out);
+    assert_int_equal(report_u64(out, "reconnects"), 0);
+    nginx_stop(&n);
+}
+
 int main(int argc, char **argv)
 {
     rtlab = tu_rtlab_arg(argc, argv);
@@ -769,6 +906,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_raw_protocol_failures, teardown),
         cmocka_unit_test_teardown(test_raw_heartbeat, teardown),
         cmocka_unit_test_teardown(test_rtlab_server, teardown),
+        cmocka_unit_test_teardown(test_nchan, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2314,11 +2314,9 @@ static void test_cmd_client_long_script(void **state)
 /* Reads "key":N from a JSON report. */
 static unsigned long long report_u64(const char *out, const char *key)
 {
-    char k[64];
-    snprintf(k, sizeof k, "\"%s\":", key);
-    const char *p = strstr(out, k);
-    assert_non_null(p);
-    return strtoull(p + strlen(k), NULL, 10);
+    long long v = tu_json_number(out, key);
+    assert_true(v >= 0);
+    return (unsigned long long)v;
 }
 
 /* load long and load sse against the fake topic server: every client gets

@@ -833,11 +833,9 @@ static void nginx_stop(struct nginx *n)
 
 static unsigned long long report_u64(const char *out, const char *key)
 {
-    char k[64];
-    snprintf(k, sizeof k, "\"%s\":", key);
-    const char *p = strstr(out, k);
-    assert_non_null(p);
-    return strtoull(p + strlen(k), NULL, 10);
+    long long v = tu_json_number(out, key);
+    assert_true(v >= 0);
+    return (unsigned long long)v;
 }
 
 /* Runs load ws --peer nchan against url; returns its JSON report in out,

@@ -492,6 +492,16 @@ long tu_raise_nofile(void)
     return (long)rl.rlim_cur;
 }
 
+long long tu_json_number(const char *json, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = strstr(json, k);
+    return p != NULL && p[strlen(k)] >= '0' && p[strlen(k)] <= '9'
+               ? strtoll(p + strlen(k), NULL, 10)
+               : -1;
+}
+
 long tu_metric(int port, const char *ap, const char *key)
 {
     int fd = tu_connect(port);

@@ -105,6 +105,10 @@ long tu_raise_nofile(void);
  * object of approach ap ("short", "long", ...), or -1. */
 long tu_metric(int port, const char *ap, const char *key);
 
+/* The whole number after the first "key": in json (a report of `rtlab load
+ * --json`, say), or -1 when there is none. */
+long long tu_json_number(const char *json, const char *key);
+
 /* ---- WebSocket, raw (for tests of the server's behaviour) ---- */
 
 /* Opens a WebSocket to target ("/ws?topic=t") with extra header lines

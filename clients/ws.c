@@ -155,7 +155,7 @@ struct ws_sub {
     bool deflate;                   /* permessage-deflate on this connection */
     bool nchan_meta;                /* nchan agreed to ws+meta.nchan: frames carry ids */
     bool open;                      /* the handshake is done: frames flow */
-    bool live;                      /* our ping after the subscribes came back (held) */
+    bool live;                      /* subscribes done (nchan: the 101 came): held */
     bool was_live;                  /* this connection went live: the backoff starts over */
     bool close_sent;                /* no more frames from us */
     bool close_got;                 /* the server's Close came */
@@ -437,11 +437,11 @@ static void take_nchan(struct ws_sub *s, const char *text, size_t len)
  * the protocol's replies (from nchan: take_nchan()). */
 static void take_json(struct ws_sub *s, const char *text, size_t len)
 {
-    uint64_t now = rt_now_us();
     if (s->b.cfg.peer == RT_PEER_NCHAN) {
         take_nchan(s, text, len);
         return;
     }
+    uint64_t now = rt_now_us();
     cJSON *root = cJSON_ParseWithLength(text, len);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
     int i;

@@ -222,19 +222,29 @@ peer() { if [[ "$1" == nchan ]]; then echo --peer nchan; fi; }
 
 # ---- 1, 2. Memory per connection, idle and after traffic
 
+# Idle (RATE 0): the peak is read after SECONDS held, before the clients
+# leave (10,000 closing handshakes at once raise nchan's peak by 2-4 KB a
+# connection; rtlab's and node's not measurably). After traffic: once the
+# run is over, so that the last publish has surely been handled.
 memory_run() { # SERVER DEFLATE RATE SECONDS LABEL
-    local server=$1 mode=$2 r=$3 secs=$4 label=$5 before held peak
+    local server=$1 mode=$2 r=$3 secs=$4 label=$5 before held peak run_s=$4
     start_server "$server" "$mode"
     sleep 0.2
     before=$(status_kb VmRSS)
+    [[ "$r" != 0 ]] || run_s=$((secs + 60))
     # shellcheck disable=SC2046
     "$rtlab" load ws --url "$url" $(peer "$server") $(offer "$mode") --clients "$clients" \
-        --rate "$r" --duration "$secs" --json >"$work/mem.json" 2>"$work/mem.err" &
+        --rate "$r" --duration "$run_s" --json >"$work/mem.json" 2>"$work/mem.err" &
     local lpid=$!
     pids+=("$lpid")
     held=$(wait_held "$clients")
+    if [[ "$r" == 0 ]]; then
+        sleep "$secs"
+        peak=$(status_kb VmHWM)
+        kill -INT "$lpid" 2>/dev/null || true
+    fi
     reap "$lpid"
-    peak=$(status_kb VmHWM)
+    [[ "$r" == 0 ]] || peak=$(status_kb VmHWM)
     stop_server
     local per=$(((peak - before) * 1024 / clients))
     printf '%-5s %-7s %-5s  RSS %6d kB before, peak %8d kB with %5d held  -> %7d bytes/conn\n' \

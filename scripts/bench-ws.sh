@@ -223,9 +223,10 @@ peer() { if [[ "$1" == nchan ]]; then echo --peer nchan; fi; }
 # ---- 1, 2. Memory per connection, idle and after traffic
 
 # Idle (RATE 0): the peak is read after SECONDS held, before the clients
-# leave (10,000 closing handshakes at once raise nchan's peak by 2-4 KB a
-# connection; rtlab's and node's not measurably). After traffic: once the
-# run is over, so that the last publish has surely been handled.
+# leave (10,000 closing handshakes at once raise the peak by 2-4 KB a
+# connection for nchan, about 2 KB for node and 60-75 bytes for rtlab:
+# that is not what an idle connection costs). After traffic: once the run
+# is over, so that the last publish has surely been handled.
 memory_run() { # SERVER DEFLATE RATE SECONDS LABEL
     local server=$1 mode=$2 r=$3 secs=$4 label=$5 before held peak run_s=$4
     start_server "$server" "$mode"

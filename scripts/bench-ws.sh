@@ -19,9 +19,10 @@
 #     node and nchan.
 #  4. Saturation: 1,000 clients and a publisher asking for far more than the
 #     server can fan out (2,000/s). The publisher waits for each answer, and
-#     the servers answer a publish after handing it to every subscriber,
-#     so the publish rate settles where the server is busy all the time:
-#     delivered messages/s is the figure. rtlab, node and nchan.
+#     rtlab and node answer a publish after handing it to every subscriber
+#     (nchan's deliveries show it keeping in step too), so the publish rate
+#     settles where the server is busy all the time: delivered messages/s is
+#     the figure. rtlab, node and nchan.
 #  5. Compression ratio: one client (Python websockets, which lets the server
 #     keep its context) receives 200 small (100-150 B) and 50 larger (about
 #     4.5 KB) JSON messages, message objects as delivered; bytes on the wire

@@ -50,7 +50,7 @@ static void usage(FILE *f)
             "  --deflate MODE         WebSocket permessage-deflate: shared (default: no context\n"
             "                         takeover, each publish compressed once for everyone),\n"
             "                         context (a compressor per connection: smaller messages,\n"
-            "                         ~300 KB more per connection) or off\n"
+            "                         up to ~300 KB of zlib state per connection) or off\n"
             "  --allow-origin ORIGIN  accept WebSocket upgrades from pages of ORIGIN only\n"
             "                         (e.g. https://example.com; repeat for more; default any)\n"
             "  --trace FILE           write the JSONL trace of every request to FILE\n"

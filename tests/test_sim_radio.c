@@ -16,6 +16,7 @@
 #include <cmocka.h>
 // clang-format on
 
+#include <math.h>
 #include <stdio.h>
 
 #include "rt_radio.h"
@@ -198,6 +199,15 @@ static void test_3g_two_stage_tail(void **state)
     assert_int_equal(fach.tail_end_us, 29500000);
     assert_int_equal(rt_radio_energy_pj(p, &fach, 29500000), 17245000000000ULL);
 
+    /* The DCH timer runs out at 7 s: a heartbeat at that very moment finds
+     * FACH and pays promotion2; one a microsecond earlier does not. */
+    struct rt_radio_state edge = {0};
+    rt_radio_activity(p, &edge, 0, 0, 0);
+    assert_int_equal(rt_radio_activity(p, &edge, 7 * S, 0, 0), 8500000);
+    edge = (struct rt_radio_state){0};
+    rt_radio_activity(p, &edge, 0, 0, 0);
+    assert_int_equal(rt_radio_activity(p, &edge, 7 * S - 1, 0, 0), 7 * S - 1);
+
     /* 3G turns bytes into time at the assumed 0.5 and 1 Mbps: 600 bytes up,
      * 9,600 us; 1,300 down, 10,400 us; both at DCH's 0.8 W. */
     struct rt_radio_state b = {0};
@@ -218,6 +228,12 @@ static void test_transfer_in_tail_pays_no_promotion(void **state)
     uint64_t expect = LTE_PROMO + 4740000ULL * 1060000 + LTE_TAIL;
     assert_int_equal(expect, 17609560000000ULL);
     assert_int_equal(rt_radio_energy_pj(p, &s, s.tail_end_us), expect);
+    /* The tail runs out at 16,576,000 us: a heartbeat then finds the radio
+     * IDLE and waits for a promotion; a microsecond earlier it does not. */
+    struct rt_radio_state edge = s;
+    assert_int_equal(rt_radio_activity(p, &edge, s.tail_end_us, 0, 0), s.tail_end_us + 260000);
+    edge = s;
+    assert_int_equal(rt_radio_activity(p, &edge, s.tail_end_us - 1, 0, 0), s.tail_end_us - 1);
     /* Two isolated heartbeats would have cost 25.17 J. */
     assert_true(expect < 2 * (LTE_PROMO + LTE_TAIL));
 
@@ -332,6 +348,141 @@ static void test_more_frequent_polls_never_cost_less(void **state)
     assert_true(above > below && (double)above < (double)below * 1.10);
 }
 
+/* ---- Against a timeline ---------------------------------------------------- */
+
+/*
+ * A second model written the slow, obvious way, to check the O(1) one on
+ * random schedules: it keeps the radio's whole timeline as segments (from,
+ * to, power, what) and, when a transfer comes, cuts the timeline where the
+ * transfer finds it and appends what follows. The energy is then the sum of
+ * the segments up to the end of the run.
+ */
+enum seg_kind { SEG_IDLE, SEG_BUSY, SEG_TAIL1, SEG_TAIL2 };
+
+struct seg {
+    uint64_t from, to;
+    uint32_t uw;
+    enum seg_kind kind;
+};
+
+struct timeline {
+    struct seg v[4096];
+    size_t len;
+};
+
+static void seg_add(struct timeline *tl, uint64_t from, uint64_t len, uint32_t uw,
+                    enum seg_kind kind)
+{
+    assert_true(tl->len < sizeof(tl->v) / sizeof(tl->v[0]));
+    tl->v[tl->len++] = (struct seg){from, from + len, uw, kind};
+}
+
+static uint64_t timeline_end(const struct timeline *tl)
+{
+    return tl->len ? tl->v[tl->len - 1].to : 0;
+}
+
+/* Where the transfer at t can start, after cutting the timeline there. A
+ * segment holds [from, to): a timer that runs out at t has demoted the radio
+ * at t, so a transfer at that very moment finds the next state. */
+static uint64_t timeline_cut(const struct rt_radio_params *p, struct timeline *tl, uint64_t t)
+{
+    if (t >= timeline_end(tl)) {
+        seg_add(tl, timeline_end(tl), t - timeline_end(tl), p->idle_uw, SEG_IDLE);
+        seg_add(tl, t, p->promo_us, p->promo_uw, SEG_BUSY);
+        return t + p->promo_us;
+    }
+    size_t i = tl->len - 1;
+    while (tl->v[i].kind >= SEG_TAIL1 && tl->v[i].from > t)
+        i--; /* tail segments the transfer comes before: never lived */
+    tl->len = i + 1;
+    struct seg *at = &tl->v[i];
+    if (at->kind == SEG_BUSY)
+        return at->to; /* still promoting or sending: queue behind */
+    at->to = t;
+    if (at->kind == SEG_TAIL2) {
+        seg_add(tl, t, p->promo2_us, p->promo2_uw, SEG_BUSY);
+        return t + p->promo2_us;
+    }
+    return t;
+}
+
+static uint64_t timeline_transfer(const struct rt_radio_params *p, struct timeline *tl, uint64_t t,
+                                  uint64_t up, uint64_t down)
+{
+    uint64_t start = timeline_cut(p, tl, t);
+    double up_us = ceil((double)up * 8 * 1000 / p->up_kbps);
+    double down_us = ceil((double)down * 8 * 1000 / p->down_kbps);
+    uint32_t up_uw = p->beta_uw + (uint32_t)((uint64_t)p->alpha_up_uw_mbps * p->up_kbps / 1000);
+    uint32_t down_uw =
+        p->beta_uw + (uint32_t)((uint64_t)p->alpha_down_uw_mbps * p->down_kbps / 1000);
+    seg_add(tl, start, (uint64_t)up_us, up_uw, SEG_BUSY);
+    seg_add(tl, timeline_end(tl), (uint64_t)down_us, down_uw, SEG_BUSY);
+    uint64_t done = timeline_end(tl);
+    seg_add(tl, done, p->tail1_us, p->tail1_uw, SEG_TAIL1);
+    if (p->tail2_us)
+        seg_add(tl, timeline_end(tl), p->tail2_us, p->tail2_uw, SEG_TAIL2);
+    return done;
+}
+
+static uint64_t timeline_energy(const struct rt_radio_params *p, const struct timeline *tl,
+                                uint64_t t_end)
+{
+    uint64_t e = 0;
+    for (size_t i = 0; i < tl->len; i++) {
+        uint64_t to = tl->v[i].to < t_end ? tl->v[i].to : t_end;
+        if (to > tl->v[i].from)
+            e += pj_of(tl->v[i].uw, to - tl->v[i].from);
+    }
+    if (t_end > timeline_end(tl))
+        e += pj_of(p->idle_uw, t_end - timeline_end(tl));
+    return e;
+}
+
+/* A small deterministic PRNG (xorshift64*) for the schedules. */
+static uint64_t rnd(uint64_t *x)
+{
+    *x ^= *x >> 12;
+    *x ^= *x << 25;
+    *x ^= *x >> 27;
+    return *x * 2685821657736338717ULL;
+}
+
+static void test_random_schedules_match_timeline(void **state)
+{
+    (void)state;
+    const struct rt_radio_params *radios[] = {&rt_radio_lte, &rt_radio_3g, &rt_radio_wifi};
+    uint64_t x = 42;
+    for (int run = 0; run < 300; run++) {
+        const struct rt_radio_params *p = radios[run % 3];
+        static struct timeline tl;
+        tl.len = 0;
+        struct rt_radio_state s = {0};
+        uint64_t t = 0, done = 0;
+        for (int i = 0; i < 500; i++) {
+            /* Gaps from 0 to 30 s, mostly short, so every state gets hit:
+             * busy, both tails, idle. */
+            uint64_t range = rnd(&x) % 2 ? 30 * S : 3 * S;
+            uint64_t gap = rnd(&x) % range;
+            t += rnd(&x) % 8 == 0 ? 0 : gap;
+            uint64_t up = rnd(&x) % 4 == 0 ? 0 : rnd(&x) % 20000;
+            uint64_t down = rnd(&x) % 4 == 0 ? 0 : rnd(&x) % 200000;
+            done = rt_radio_activity(p, &s, t, up, down);
+            assert_int_equal(done, timeline_transfer(p, &tl, t, up, down));
+            assert_int_equal(s.tail_end_us, timeline_end(&tl));
+        }
+        /* Any end of the run from the last byte to 30 s after its tail. */
+        for (int k = 0; k < 20; k++) {
+            uint64_t end = done + rnd(&x) % (rt_radio_tail_us(p) + 30 * S);
+            if (rt_radio_energy_pj(p, &s, end) != timeline_energy(p, &tl, end))
+                fail_msg("%s run %d: at %llu us, %llu pJ, the timeline says %llu", p->name, run,
+                         (unsigned long long)end,
+                         (unsigned long long)rt_radio_energy_pj(p, &s, end),
+                         (unsigned long long)timeline_energy(p, &tl, end));
+        }
+    }
+}
+
 /* ---- Tables and batteries ------------------------------------------------ */
 
 static void test_lookup(void **state)
@@ -369,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_heartbeat_zero_bytes_same_tail),
         cmocka_unit_test(test_end_of_run_mid_transfer),
         cmocka_unit_test(test_more_frequent_polls_never_cost_less),
+        cmocka_unit_test(test_random_schedules_match_timeline),
         cmocka_unit_test(test_lookup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

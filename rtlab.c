@@ -9,6 +9,7 @@
 
 #include "rt_clients.h"
 #include "rt_harness.h"
+#include "rt_sim.h"
 
 static const struct {
     const char *name;
@@ -19,6 +20,7 @@ static const struct {
     {"publish", rt_cmd_publish, "publish one message over HTTP"},
     {"client", rt_cmd_client, "receive a topic's messages: short|long|sse|ws"},
     {"load", rt_cmd_load, "many clients and a publisher against a server: short|long|sse|ws"},
+    {"sim", rt_cmd_sim, "simulate many clients of an approach: costs at scale"},
 };
 
 static void usage(FILE *f)

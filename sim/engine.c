@@ -1,0 +1,294 @@
+/*
+ * engine.c - the discrete-event engine: a clock, the event queue, the
+ * update arrivals and the topic log every approach shares, and the run loop.
+ *
+ * The loop is the whole idea of a discrete-event simulator:
+ *
+ *     while the next event is before the end:
+ *         pop it (the clock jumps to its time)
+ *         let its model handle it (which may schedule more events)
+ *
+ * Nothing happens between events, so a simulated hour costs only as much as
+ * the events in it. One thread, one PRNG, one queue with a fixed tie-break:
+ * the same seed replays the same run exactly.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---- Configuration ------------------------------------------------------ */
+
+void rt_sim_config_init(struct rt_sim_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->approach = RT_SIM_SHORT;
+    c->clients = 1000;
+    c->interval_s = 5;
+    c->rate = 0.1;
+    c->topics = 1;
+    c->duration_s = 3600;
+    c->rtt_ms = 50;
+    c->seed = 1;
+    c->ring = 1024; /* RT_RING_DEFAULT, the servers' default */
+    /* Measured from `rtlab client short` and `rtlab serve short` (docs/sim.md). */
+    c->request_bytes = 83;
+    c->empty_bytes = 79;
+    c->answer_bytes = 124;
+    c->envelope_bytes = 39;
+    c->message_bytes = 71;
+    c->payload_bytes = 16;
+}
+
+static const char *const approach_names[] = {"short", "long", "sse", "ws"};
+
+const char *rt_sim_approach_name(enum rt_sim_approach a)
+{
+    return (unsigned)a < 4 ? approach_names[a] : "?";
+}
+
+int rt_sim_approach_parse(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, approach_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Checks c; on a bad field, names it in err and returns RT_SIM_EINVAL. */
+static int check_config(const struct rt_sim_config *c, char *err, size_t err_len)
+{
+    const char *bad = NULL;
+    if (c->clients < 1 || c->clients > EV_CLIENT_MASK || c->clients > UINT32_MAX)
+        bad = "clients: from 1 to 4294967295";
+    else if (!(c->interval_s > 0 && c->interval_s <= 86400))
+        bad = "interval: more than 0 and at most 86400 s";
+    else if (!(c->rate >= 0 && c->rate <= 1e6))
+        bad = "rate: from 0 to 1000000 per second per topic";
+    else if (c->topics < 1 || c->topics > c->clients)
+        bad = "topics: from 1 to the number of clients";
+    else if (!(c->duration_s > 0 && c->duration_s <= 365 * 86400.0))
+        bad = "duration: more than 0 s and at most a year";
+    else if (!(c->rtt_ms >= 0 && c->rtt_ms <= 60000))
+        bad = "rtt: from 0 to 60000 ms";
+    else if (c->ring < 1)
+        bad = "ring: at least 1";
+    else if (c->rate * c->duration_s > 4e9)
+        bad = "rate x duration: at most 4e9 messages per topic";
+    if (!bad)
+        return 0;
+    snprintf(err, err_len, "%s", bad);
+    return RT_SIM_EINVAL;
+}
+
+/* ---- Scheduling and the update arrivals -------------------------------- */
+
+void sim_at(struct sim *s, rt_sim_time t, uint64_t data)
+{
+    if (t >= s->end)
+        return; /* after the run: never happens */
+    if (rt_simq_push(&s->q, t, data) != 0) {
+        fprintf(stderr, "rtlab sim: out of memory for the event queue\n");
+        exit(1);
+    }
+}
+
+/* An exponential delay (us) for a Poisson process of rate per second. */
+static rt_sim_time exp_delay(struct rt_rng *rng, double rate)
+{
+    double u = rt_rng_unit(rng); /* [0, 1): 1 - u is never 0 */
+    return (rt_sim_time)(-log(1.0 - u) / rate * 1e6);
+}
+
+/*
+ * K topics each updated as a Poisson process of rate r are, together, one
+ * Poisson process of rate K r whose each arrival falls on a topic chosen
+ * uniformly. So one event stands for all the topics, whatever K is.
+ */
+static void on_publish(struct sim *s, rt_sim_time now)
+{
+    uint32_t k = s->c->topics == 1 ? 0 : (uint32_t)rt_rng_below(&s->rng, s->c->topics);
+    struct sim_topic *t = &s->topics[k];
+    uint64_t idx = s->log_len++;
+    s->log[idx & s->log_mask] = (struct sim_log_entry){now, t->last_idx};
+    t->last_idx = idx + 1;
+    t->last_id++;
+    s->r->published++;
+    sim_at(s, now + exp_delay(&s->rng, s->c->rate * s->c->topics), EV(EV_PUBLISH, 0));
+}
+
+/* ---- Delivering ---------------------------------------------------------- */
+
+uint64_t sim_deliver(struct sim *s, uint32_t topic, uint32_t *since, rt_sim_time at)
+{
+    const struct sim_topic *t = &s->topics[topic];
+    uint64_t gap = t->last_id - *since;
+    *since = (uint32_t)t->last_id;
+    if (gap > s->c->ring) {
+        s->r->lost += gap;
+        return 0;
+    }
+    uint64_t idx = t->last_idx; /* + 1 */
+    uint64_t oldest_kept = s->log_len > s->log_mask ? s->log_len - s->log_mask : 1;
+    rt_sim_time published = 0;
+    for (uint64_t i = 0; i < gap; i++) {
+        if (idx >= oldest_kept) {
+            const struct sim_log_entry *e = &s->log[(idx - 1) & s->log_mask];
+            published = e->time;
+            idx = e->prev;
+        } else {
+            s->clipped++; /* gone from the log: the latency is a lower bound */
+        }
+        rt_hist_record(s->latency, at - published);
+    }
+    s->r->delivered += gap;
+    return gap;
+}
+
+/* ---- Progress ------------------------------------------------------------ */
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Rewrites one line on stderr, once the run has gone on for a second. */
+static void show_progress(const struct sim *s, rt_sim_time now, double started, bool *shown)
+{
+    double wall = wall_now() - started;
+    if (wall < 1.0)
+        return;
+    *shown = true;
+    fprintf(stderr, "\rsim: %5.1f%% of %.0f s simulated, %llu events, %.1f M events/s   ",
+            100.0 * (double)now / (double)s->end, s->c->duration_s,
+            (unsigned long long)s->r->events, (double)s->r->events / wall / 1e6);
+    fflush(stderr);
+}
+
+/* ---- The run --------------------------------------------------------------- */
+
+/*
+ * The queue's window: about 256 events per slot at the run's event rate
+ * (each client has one event per interval), and enough slots that an
+ * interval fits inside the horizon, so nearly nothing waits in the far heap.
+ */
+static void queue_shape(const struct rt_sim_config *c, unsigned *gran, unsigned *slots)
+{
+    double per_us = (double)c->clients / (c->interval_s * 1e6) + c->rate * c->topics / 1e6;
+    unsigned g = 4;
+    while (g < 20 && per_us * (double)(1u << g) < 256)
+        g++;
+    unsigned n = 10;
+    while (n < 20 &&
+           (double)((uint64_t)1 << (n + g)) < 2.5 * (c->interval_s * 1e6 + c->rtt_ms * 1e3))
+        n++;
+    *gran = g;
+    *slots = n;
+}
+
+/* The log keeps a few intervals' worth of messages (at least 4096). */
+static int log_init(struct sim *s)
+{
+    double keep = 4.0 * s->c->rate * s->c->topics * (s->c->interval_s + s->c->rtt_ms / 1e3 + 1.0);
+    uint64_t n = 4096;
+    while ((double)n < keep && n < ((uint64_t)1 << 34))
+        n <<= 1;
+    s->log = malloc(n * sizeof *s->log);
+    s->log_mask = n - 1;
+    s->topics = calloc(s->c->topics, sizeof *s->topics);
+    return s->log && s->topics ? 0 : RT_SIM_ENOMEM;
+}
+
+static const struct sim_model *model_of(enum rt_sim_approach a)
+{
+    return a == RT_SIM_SHORT ? &sim_short_poll : NULL;
+}
+
+static void run_loop(struct sim *s)
+{
+    bool tty = s->c->progress && isatty(2), shown = false;
+    double started = wall_now();
+    struct rt_sim_event ev;
+    while (rt_simq_pop(&s->q, &ev) && ev.time < s->end) {
+        s->r->events++;
+        if (EV_KIND(ev.data) == EV_PUBLISH)
+            on_publish(s, ev.time);
+        else
+            s->model->on_event(s, ev.time, ev.data);
+        if (tty && (s->r->events & ((1u << 22) - 1)) == 0)
+            show_progress(s, ev.time, started, &shown);
+    }
+    if (shown)
+        fprintf(stderr, "\r%78s\r", "");
+}
+
+static void summarise(struct sim *s, double wall)
+{
+    struct rt_sim_report *r = s->r;
+    const struct rt_sim_config *c = s->c;
+    double n = (double)c->clients;
+    r->requests_per_s = (double)r->requests / c->duration_s;
+    r->requests_per_client_hour = r->requests_per_s / n * 3600.0;
+    r->empty_fraction = r->requests ? (double)r->empty / (double)r->requests : 0;
+    r->latency_ms_mean = rt_hist_mean(s->latency) / 1e3;
+    r->latency_ms_p50 = (double)rt_hist_percentile(s->latency, 50) / 1e3;
+    r->latency_ms_p99 = (double)rt_hist_percentile(s->latency, 99) / 1e3;
+    r->latency_ms_max = (double)s->latency->max / 1e3;
+    if (s->latency->count == 0)
+        r->latency_ms_max = 0;
+    r->up_per_client_s = (double)r->bytes_up / n / c->duration_s;
+    r->down_per_client_s = (double)r->bytes_down / n / c->duration_s;
+    r->clipped = s->clipped;
+    r->memory_bytes = rt_simq_bytes(&s->q) + s->model_bytes + sizeof *s->latency +
+                      (s->log_mask + 1) * sizeof *s->log + c->topics * sizeof *s->topics;
+    r->wall_s = wall;
+}
+
+int rt_sim_run(const struct rt_sim_config *c, struct rt_sim_report *r, char *err, size_t err_len)
+{
+    memset(r, 0, sizeof *r);
+    r->config = *c;
+    int rc = check_config(c, err, err_len);
+    if (rc != 0)
+        return rc;
+    struct sim s = {.c = c, .r = r, .model = model_of(c->approach)};
+    if (!s.model) {
+        snprintf(err, err_len, "approach %s: not modelled yet (only short is)",
+                 rt_sim_approach_name(c->approach));
+        return RT_SIM_EUNMODELLED;
+    }
+    double started = wall_now();
+    s.end = (rt_sim_time)(c->duration_s * 1e6);
+    s.rtt = (rt_sim_time)(c->rtt_ms * 1e3);
+    rt_rng_seed(&s.rng, c->seed);
+    unsigned gran, slots;
+    queue_shape(c, &gran, &slots);
+    s.latency = malloc(sizeof *s.latency);
+    rc = s.latency && rt_simq_init(&s.q, gran, slots) == 0 ? log_init(&s) : RT_SIM_ENOMEM;
+    if (rc == 0) {
+        rt_hist_init(s.latency);
+        if (c->rate > 0)
+            sim_at(&s, exp_delay(&s.rng, c->rate * c->topics), EV(EV_PUBLISH, 0));
+        rc = s.model->start(&s);
+    }
+    if (rc == 0) {
+        run_loop(&s);
+        s.model->finish(&s);
+        summarise(&s, wall_now() - started);
+    } else {
+        snprintf(err, err_len, "out of memory");
+    }
+    if (s.model->free)
+        s.model->free(&s);
+    rt_simq_close(&s.q);
+    free(s.latency);
+    free(s.log);
+    free(s.topics);
+    return rc;
+}

@@ -122,21 +122,23 @@ static uint32_t active_uw(uint32_t beta_uw, uint32_t alpha_uw_mbps, uint32_t kbp
 /* ---- The state machine --------------------------------------------------- */
 
 /*
- * Where a transfer at t finds the radio, read from the tail's end alone
- * (left = tail_end - t, the part of the charged tail still ahead):
+ *          promotion             last byte           timer           timer
+ *   IDLE -------------> ACTIVE ---------------> TAIL1 -------> TAIL2 -------> IDLE
+ *                        ^  ^                     |              |
+ *                        |  +---- transfer -------+              |
+ *                        +------- transfer, promotion2 first ----+
  *
- *               idle: t >= tail_end
- *   +--------------------------------------------------+
- *   v                                                  |
- * IDLE --promo--> ACTIVE --last byte--> TAIL1 --> TAIL2 (3G FACH)
- *   ^              ^  ^                   |         |
- *   |              |  +-- left in TAIL1 --+         |
- *   |              +--promo2-- left <= tail2 -------+
- *   |
- *   left > whole tail: still promoting or sending: queue behind it
+ * Where a transfer at t finds the radio is read from the tail's end alone,
+ * with left = tail_end - t, the part of the charged tail still ahead:
  *
- * The energy already counts the current tail in full, so a transfer that
- * cuts it takes the unlived part back before paying for its own.
+ *   left <= 0                  IDLE (since tail_end): idle power, promotion
+ *   0 < left <= tail2          TAIL2 (3G's FACH): promotion2
+ *   tail2 < left <= tail       TAIL1: go at once
+ *   left > tail                promoting or sending: queue behind it
+ *
+ * A timer that runs out at t has demoted the radio at t, hence the <=. The
+ * energy already counts the current tail in full, so a transfer that cuts
+ * it takes the unlived part back before paying for its own.
  */
 uint64_t rt_radio_activity(const struct rt_radio_params *p, struct rt_radio_state *s, uint64_t t_us,
                            uint64_t bytes_up, uint64_t bytes_down)

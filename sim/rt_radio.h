@@ -18,8 +18,8 @@
  * picojoules (pJ). The same schedule gives the same pJ on every machine.
  *
  * Ownership: everything here lives in the caller's storage; the parameter
- * tables are static and never freed. Nothing is thread-safe or unsafe: the
- * functions touch only their arguments.
+ * tables are static and never freed. The functions touch only their
+ * arguments, so different clients can be updated from different threads.
  */
 #ifndef RT_RADIO_H
 #define RT_RADIO_H

@@ -19,15 +19,16 @@
  * (plus rtt/2 on the way down, and rtt/2 more from the spacing), the closed
  * form the tests check.
  *
- * CLIENT STATE. One uint32 per client, its cursor (the `since` it sends):
- * the topic is the client number modulo the topic count, and the next
- * request time lives in the event queue. 4 bytes a client, plus its one
- * event in the queue.
+ * CLIENT STATE. A uint32 per client, its cursor (the `since` it sends), and
+ * with more than one topic a uint32 for its topic; the next request's time
+ * lives in the event queue. 4 or 8 bytes a client, plus its one event (16
+ * bytes) in the queue.
  *
  * WE SIMPLIFIED. Every request takes the same rtt; no request fails; the
  * connection is kept alive between polls (our client does, and the server's
  * idle timeout, 60 s, is longer than the usual interval).
  */
+#include <math.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -36,8 +37,63 @@ enum { EV_POLL = EV_MODEL };
 
 struct short_poll {
     uint32_t *since;     /* per client: the id of the last message it has */
+    uint32_t *topic;     /* per client: the topic it follows (NULL: only one) */
     rt_sim_time spacing; /* from one request to the next: T + rtt */
 };
+
+/*
+ * Random phases, numbered in order. Each client's first request leaves at a
+ * phase drawn uniformly from [0, T), independently (or at 0 for everyone
+ * with --sync). Which client gets which phase does not matter, as long as
+ * the topics are dealt at random too, so we number the clients in phase
+ * order: then the clients due in one window of the event queue are
+ * neighbours in memory, and a million-client run reads its arrays in order
+ * instead of missing the cache on every event (it runs about twice as fast).
+ *
+ * Sorted uniforms come out without sorting: if E_0 .. E_N are independent
+ * exponentials and S_k = E_0 + .. + E_k, then S_0/S_N, .., S_(N-1)/S_N are
+ * distributed as N sorted independent uniforms (Devroye, "Non-Uniform
+ * Random Variate Generation", 1986, section V.2). We draw the E_k twice from
+ * the same PRNG state: once for S_N, once to place the clients.
+ *
+ * The topics are the round-robin deal i mod K, shuffled (Fisher-Yates): every
+ * topic has its share of the clients, at phases as independent as if each
+ * client had been drawn on its own.
+ */
+static int sp_place(struct sim *s, struct short_poll *sp, rt_sim_time interval)
+{
+    uint64_t n = s->c->clients;
+    if (s->c->topics > 1) {
+        sp->topic = malloc(n * sizeof *sp->topic);
+        if (!sp->topic)
+            return RT_SIM_ENOMEM;
+        s->model_bytes += n * sizeof *sp->topic;
+        for (uint64_t i = 0; i < n; i++)
+            sp->topic[i] = (uint32_t)(i % s->c->topics);
+        for (uint64_t i = n - 1; i > 0; i--) {
+            uint64_t j = rt_rng_below(&s->rng, i + 1);
+            uint32_t t = sp->topic[i];
+            sp->topic[i] = sp->topic[j];
+            sp->topic[j] = t;
+        }
+    }
+    if (s->c->sync) {
+        for (uint64_t i = 0; i < n; i++)
+            sim_at(s, s->rtt / 2, EV(EV_POLL, i));
+        return 0;
+    }
+    struct rt_rng replay = s->rng;
+    double total = 0;
+    for (uint64_t i = 0; i <= n; i++)
+        total += -log(1.0 - rt_rng_unit(&s->rng));
+    double sum = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        sum += -log(1.0 - rt_rng_unit(&replay));
+        rt_sim_time phase = (rt_sim_time)(sum / total * (double)interval);
+        sim_at(s, (phase < interval ? phase : interval - 1) + s->rtt / 2, EV(EV_POLL, i));
+    }
+    return 0;
+}
 
 static int sp_start(struct sim *s)
 {
@@ -50,14 +106,15 @@ static int sp_start(struct sim *s)
         return RT_SIM_ENOMEM;
     s->model_bytes = s->c->clients * sizeof *sp->since;
     rt_sim_time interval = (rt_sim_time)(s->c->interval_s * 1e6);
+    if (interval == 0)
+        interval = 1;
     sp->spacing = interval + s->rtt;
-    /* Each client's first request leaves at a random phase in [0, T), or at
-     * 0 for all of them with --sync, and reaches the server rtt/2 later. */
-    for (uint64_t i = 0; i < s->c->clients; i++) {
-        rt_sim_time phase = s->c->sync ? 0 : rt_rng_below(&s->rng, interval);
-        sim_at(s, phase + s->rtt / 2, EV(EV_POLL, i));
-    }
-    return 0;
+    return sp_place(s, sp, interval);
+}
+
+static uint32_t topic_of(const struct short_poll *sp, uint64_t i)
+{
+    return sp->topic ? sp->topic[i] : 0;
 }
 
 /* A request reaches the server: answer it, and send the next one. */
@@ -66,7 +123,7 @@ static void sp_on_event(struct sim *s, rt_sim_time now, uint64_t data)
     struct short_poll *sp = s->state;
     uint64_t i = EV_CLIENT(data);
     const struct rt_sim_config *c = s->c;
-    uint32_t topic = (uint32_t)(i % c->topics);
+    uint32_t topic = topic_of(sp, i);
     struct rt_sim_report *r = s->r;
     r->requests++;
     r->bytes_up += c->request_bytes;
@@ -86,7 +143,7 @@ static void sp_finish(struct sim *s)
 {
     struct short_poll *sp = s->state;
     for (uint64_t i = 0; i < s->c->clients; i++)
-        s->r->in_flight += s->topics[i % s->c->topics].last_id - sp->since[i];
+        s->r->in_flight += s->topics[topic_of(sp, i)].last_id - sp->since[i];
     /* Keep-alive: each client holds its connection between polls while the
      * server's idle timeout (60 s) outlasts the interval; past that, it
      * reconnects for every poll and holds one only for a round trip. */
@@ -99,8 +156,10 @@ static void sp_finish(struct sim *s)
 static void sp_free(struct sim *s)
 {
     struct short_poll *sp = s->state;
-    if (sp)
+    if (sp) {
         free(sp->since);
+        free(sp->topic);
+    }
     free(sp);
     s->state = NULL;
 }

@@ -39,6 +39,9 @@
 
 #include "rt_sim.h"
 
+/* Drained slots' arrays kept for reuse (more are freed). */
+#define SPARE_MAX 64
+
 /* ---- The reference binary heap ----------------------------------------- */
 
 static bool node_before(const struct rt_simheap_node *a, const struct rt_simheap_node *b)
@@ -116,7 +119,8 @@ int rt_simq_init(struct rt_simq *q, unsigned gran_bits, unsigned slot_bits)
     size_t n = (size_t)1 << slot_bits;
     q->slots = calloc(n, sizeof *q->slots);
     q->busy = calloc(n / 64, sizeof *q->busy);
-    if (!q->slots || !q->busy) {
+    q->spare = calloc(SPARE_MAX, sizeof *q->spare);
+    if (!q->slots || !q->busy || !q->spare) {
         rt_simq_close(q);
         return -1;
     }
@@ -130,6 +134,9 @@ void rt_simq_close(struct rt_simq *q)
     if (q->slots)
         for (size_t i = 0; i < ((size_t)1 << q->slot_bits); i++)
             free(q->slots[i].ev);
+    for (size_t i = 0; i < q->spare_len; i++)
+        free(q->spare[i].ev);
+    free(q->spare);
     free(q->slots);
     free(q->busy);
     free(q->scratch);
@@ -144,6 +151,8 @@ size_t rt_simq_bytes(const struct rt_simq *q)
     size_t bytes = n * sizeof *q->slots + n / 8 + q->scratch_cap * sizeof *q->scratch;
     for (size_t i = 0; i < n; i++)
         bytes += q->slots[i].cap * sizeof(struct rt_sim_event);
+    for (size_t i = 0; i < q->spare_len; i++)
+        bytes += q->spare[i].cap * sizeof(struct rt_sim_event);
     return bytes + (q->near.cap + q->far.cap) * sizeof(struct rt_simheap_node);
 }
 
@@ -152,6 +161,8 @@ size_t rt_simq_bytes(const struct rt_simq *q)
 static int slot_append(struct rt_simq *q, size_t i, rt_sim_time time, uint64_t data)
 {
     struct rt_simq_slot *s = &q->slots[i];
+    if (!s->ev && q->spare_len > 0) /* an array a drained slot gave back */
+        *s = q->spare[--q->spare_len];
     if (s->len == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 16;
         struct rt_sim_event *ev = realloc(s->ev, cap * sizeof *ev);
@@ -231,6 +242,24 @@ static void sort_window(struct rt_simq *q, struct rt_sim_event *ev, size_t n, rt
         memcpy(ev, from, n * sizeof *ev);
 }
 
+/*
+ * A drained slot gives its array back for the next slot that gets an event.
+ * Only the slots that hold events hold arrays, so the wheel's memory follows
+ * the events waiting, not the number of slots times the largest slot.
+ */
+static void give_back(struct rt_simq *q, struct rt_simq_slot *s)
+{
+    s->len = 0;
+    if (!s->ev)
+        return;
+    if (q->spare_len < SPARE_MAX)
+        q->spare[q->spare_len++] = *s;
+    else
+        free(s->ev);
+    s->ev = NULL;
+    s->cap = 0;
+}
+
 /* The next busy slot after cur, as a distance in slots (0: none). */
 static size_t next_busy(const struct rt_simq *q)
 {
@@ -250,7 +279,7 @@ static size_t next_busy(const struct rt_simq *q)
 static void advance(struct rt_simq *q)
 {
     struct rt_simq_slot *s = &q->slots[q->cur];
-    s->len = 0;
+    give_back(q, s);
     q->pos = 0;
     q->busy[q->cur / 64] &= ~((uint64_t)1 << (q->cur % 64));
     size_t d = q->in_slots ? next_busy(q) : 0;

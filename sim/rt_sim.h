@@ -58,17 +58,19 @@ struct rt_simq_slot {
 };
 
 struct rt_simq {
-    unsigned gran_bits;           /* a slot spans 2^gran_bits us */
-    unsigned slot_bits;           /* 2^slot_bits slots: the horizon */
-    struct rt_simq_slot *slots;   /* the wheel */
-    uint64_t *busy;               /* one bit per slot: has events */
-    size_t cur;                   /* the slot being drained */
-    rt_sim_time cur_start;        /* the time its window starts */
-    uint32_t pos;                 /* next event to pop in it */
-    struct rt_simheap near;       /* pushed into the window being drained */
-    struct rt_simheap far;        /* pushed beyond the horizon */
-    size_t in_slots;              /* events waiting in slots other than cur */
-    size_t len;                   /* events in the queue, all parts */
+    unsigned gran_bits;         /* a slot spans 2^gran_bits us */
+    unsigned slot_bits;         /* 2^slot_bits slots: the horizon */
+    struct rt_simq_slot *slots; /* the wheel */
+    uint64_t *busy;             /* one bit per slot: has events */
+    size_t cur;                 /* the slot being drained */
+    rt_sim_time cur_start;      /* the time its window starts */
+    uint32_t pos;               /* next event to pop in it */
+    struct rt_simheap near;     /* pushed into the window being drained */
+    struct rt_simheap far;      /* pushed beyond the horizon */
+    size_t in_slots;            /* events waiting in slots other than cur */
+    size_t len;                 /* events in the queue, all parts */
+    struct rt_simq_slot *spare; /* drained slots' arrays, for reuse */
+    size_t spare_len;
     struct rt_sim_event *scratch; /* the radix sort's buffer */
     size_t scratch_cap;
 };
@@ -145,7 +147,7 @@ struct rt_sim_report {
     double connections;                        /* mean connections open */
     bool energy_modelled;                      /* false until the radio model lands */
     double energy_j_per_client_hour, battery_pct_per_hour;
-    size_t memory_bytes; /* the run's own allocations at their peak */
+    size_t memory_bytes; /* the run's own allocations at their peak (sampled) */
     double wall_s;       /* real time the run took (not deterministic) */
 };
 

@@ -158,16 +158,17 @@ static double wall_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Rewrites one line on stderr, once the run has gone on for a second. */
-static void show_progress(const struct sim *s, rt_sim_time now, double started, bool *shown)
+/* Rewrites one line on stderr, once the run has gone on for a second, at
+ * most four times a second. */
+static void show_progress(const struct sim *s, rt_sim_time now, double started, double *shown)
 {
-    double wall = wall_now() - started;
-    if (wall < 1.0)
+    double t = wall_now();
+    if (t - started < 1.0 || t - *shown < 0.25)
         return;
-    *shown = true;
+    *shown = t;
     fprintf(stderr, "\rsim: %5.1f%% of %.0f s simulated, %llu events, %.1f M events/s   ",
             100.0 * (double)now / (double)s->end, s->c->duration_s,
-            (unsigned long long)s->r->events, (double)s->r->events / wall / 1e6);
+            (unsigned long long)s->r->events, (double)s->r->events / (t - started) / 1e6);
     fflush(stderr);
 }
 
@@ -222,7 +223,8 @@ static void note_memory(struct sim *s)
 
 static void run_loop(struct sim *s)
 {
-    bool tty = s->c->progress && isatty(2), shown = false;
+    bool tty = s->c->progress && isatty(2);
+    double shown = 0; /* when the line was last drawn (0: never) */
     double started = wall_now();
     struct rt_sim_event ev;
     while (rt_simq_pop(&s->q, &ev) && ev.time < s->end) {
@@ -237,7 +239,7 @@ static void run_loop(struct sim *s)
                 show_progress(s, ev.time, started, &shown);
         }
     }
-    if (shown)
+    if (shown > 0)
         fprintf(stderr, "\r%78s\r", "");
 }
 

@@ -76,16 +76,17 @@ int rt_sim_report_csv(const struct rt_sim_report *r, bool with_wall, char *out, 
         "approach,clients,interval_s,rate,topics,duration_s,rtt_ms,seed,sync,"
         "requests_per_s,requests_per_client_hour,empty_fraction,latency_ms_mean,"
         "latency_ms_p50,latency_ms_p99,latency_ms_max,up_bytes_per_client_s,"
-        "down_bytes_per_client_s,connections,energy_j_per_client_hour,"
+        "down_bytes_per_client_s,connections,energy_modelled,energy_j_per_client_hour,"
         "battery_pct_per_hour,published,delivered,lost,duplicated,in_flight,events%s\n",
         with_wall ? ",wall_s" : "");
     put(&k, "%s,%llu,%.6g,%.6g,%u,%.6g,%.6g,%llu,%d,", rt_sim_approach_name(c->approach),
         (unsigned long long)c->clients, c->interval_s, c->rate, c->topics, c->duration_s, c->rtt_ms,
         (unsigned long long)c->seed, c->sync ? 1 : 0);
-    put(&k, "%.3f,%.3f,%.6f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f,%.4f,", r->requests_per_s,
+    put(&k, "%.3f,%.3f,%.6f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%d,%.3f,%.4f,", r->requests_per_s,
         r->requests_per_client_hour, r->empty_fraction, r->latency_ms_mean, r->latency_ms_p50,
         r->latency_ms_p99, r->latency_ms_max, r->up_per_client_s, r->down_per_client_s,
-        r->connections, r->energy_j_per_client_hour, r->battery_pct_per_hour);
+        r->connections, r->energy_modelled ? 1 : 0, r->energy_j_per_client_hour,
+        r->battery_pct_per_hour);
     put(&k, "%llu,%llu,%llu,%llu,%llu,%llu", (unsigned long long)r->published,
         (unsigned long long)r->delivered, (unsigned long long)r->lost,
         (unsigned long long)r->duplicated, (unsigned long long)r->in_flight,

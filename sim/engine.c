@@ -123,12 +123,13 @@ static void on_publish(struct sim *s, rt_sim_time now)
 
 /* ---- Delivering ---------------------------------------------------------- */
 
-uint64_t sim_deliver(struct sim *s, uint32_t topic, uint32_t *since, rt_sim_time at)
+uint64_t sim_deliver(struct sim *s, uint32_t topic, uint32_t *since, rt_sim_time at, bool *reset)
 {
     const struct sim_topic *t = &s->topics[topic];
     uint64_t gap = t->last_id - *since;
     *since = (uint32_t)t->last_id;
-    if (gap > s->c->ring) {
+    *reset = gap > s->c->ring;
+    if (*reset) {
         s->r->lost += gap;
         return 0;
     }

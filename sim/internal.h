@@ -76,9 +76,10 @@ void sim_at(struct sim *s, rt_sim_time t, uint64_t data);
  * to the newest, arriving at time at: records each one's latency and moves
  * the cursor. A gap larger than the topic's ring is a reset: the client
  * skips to the newest message and the skipped ones count as lost (what the
- * real server's {"reset":true} does). Returns how many were delivered.
+ * real server's {"reset":true} does) and *reset is set. Returns how many
+ * were delivered.
  */
-uint64_t sim_deliver(struct sim *s, uint32_t topic, uint32_t *since, rt_sim_time at);
+uint64_t sim_deliver(struct sim *s, uint32_t topic, uint32_t *since, rt_sim_time at, bool *reset);
 
 extern const struct sim_model sim_short_poll;
 

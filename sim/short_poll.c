@@ -35,6 +35,10 @@
 
 enum { EV_POLL = EV_MODEL };
 
+/* The body of a reset answer, {"reset":true,"next":N}, with a two-digit N
+ * (servers/harness/server.c writes it). */
+#define RESET_BODY_BYTES 24
+
 struct short_poll {
     uint32_t *since;     /* per client: the id of the last message it has */
     uint32_t *topic;     /* per client: the topic it follows (NULL: only one) */
@@ -127,8 +131,11 @@ static void sp_on_event(struct sim *s, rt_sim_time now, uint64_t data)
     struct rt_sim_report *r = s->r;
     r->requests++;
     r->bytes_up += c->request_bytes;
-    uint64_t n = sim_deliver(s, topic, &sp->since[i], now + (s->rtt - s->rtt / 2));
-    if (n == 0) {
+    bool reset;
+    uint64_t n = sim_deliver(s, topic, &sp->since[i], now + (s->rtt - s->rtt / 2), &reset);
+    if (reset) {
+        r->bytes_down += c->answer_bytes + RESET_BODY_BYTES;
+    } else if (n == 0) {
         r->empty++;
         r->bytes_down += c->empty_bytes;
     } else {

@@ -6,6 +6,8 @@
 #ifndef RT_SIM_INTERNAL_H
 #define RT_SIM_INTERNAL_H
 
+#include <stdio.h>
+
 #include "rt_clients.h"
 #include "rt_retry.h"
 #include "rt_sim.h"
@@ -84,7 +86,6 @@ uint64_t sim_deliver(struct sim *s, uint32_t topic, uint32_t *since, rt_sim_time
 extern const struct sim_model sim_short_poll;
 
 /* report.c: the report as a table for people. */
-#include <stdio.h>
 void sim_report_table(FILE *f, const struct rt_sim_report *r);
 
 #endif

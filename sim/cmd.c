@@ -58,16 +58,18 @@ static bool parse_num(const char *name, const char *text, double lo, double hi, 
     return true;
 }
 
-static bool parse_uint(const char *name, const char *text, double lo, double hi, uint64_t *v)
+/* Whole numbers are read as integers, so every 64-bit seed is exact. */
+static bool parse_uint(const char *name, const char *text, uint64_t lo, uint64_t hi, uint64_t *v)
 {
-    double x;
-    if (!parse_num(name, text, lo, hi, &x))
-        return false;
-    if (x != (double)(uint64_t)x) {
-        fprintf(stderr, "rtlab sim: %s wants a whole number, not '%s'\n", name, text);
+    char *end;
+    errno = 0;
+    unsigned long long x = text && *text != '-' ? strtoull(text, &end, 10) : 0;
+    if (!text || *text == '-' || errno || end == text || *end || x < lo || x > hi) {
+        fprintf(stderr, "rtlab sim: %s wants a whole number from %llu to %llu, not '%s'\n", name,
+                (unsigned long long)lo, (unsigned long long)hi, text ? text : "(nothing)");
         return false;
     }
-    *v = (uint64_t)x;
+    *v = x;
     return true;
 }
 
@@ -87,26 +89,26 @@ static bool parse_option(int argc, char **argv, int *i, struct rt_sim_config *c,
         }
         c->approach = (enum rt_sim_approach)a;
     } else if (strcmp(o, "--clients") == 0) {
-        ok = parse_uint(o, v, 1, 4294967295.0, &c->clients);
+        ok = parse_uint(o, v, 1, UINT32_MAX, &c->clients);
     } else if (strcmp(o, "--interval") == 0) {
         ok = parse_num(o, v, 1e-6, 86400, &c->interval_s);
     } else if (strcmp(o, "--rate") == 0) {
         ok = parse_num(o, v, 0, 1e6, &c->rate);
     } else if (strcmp(o, "--topics") == 0) {
-        ok = parse_uint(o, v, 1, 4294967295.0, &u);
+        ok = parse_uint(o, v, 1, UINT32_MAX, &u);
         c->topics = (uint32_t)u;
     } else if (strcmp(o, "--duration") == 0) {
         ok = parse_num(o, v, 1e-6, 365 * 86400.0, &c->duration_s);
     } else if (strcmp(o, "--rtt") == 0) {
         ok = parse_num(o, v, 0, 60000, &c->rtt_ms);
     } else if (strcmp(o, "--seed") == 0) {
-        ok = parse_uint(o, v, 0, 18446744073709549568.0, &c->seed);
+        ok = parse_uint(o, v, 0, UINT64_MAX, &c->seed);
     } else if (strcmp(o, "--ring") == 0) {
-        ok = parse_uint(o, v, 1, 4294967295.0, &u);
+        ok = parse_uint(o, v, 1, UINT32_MAX, &u);
         c->ring = (uint32_t)u;
     } else if (strcmp(o, "--payload") == 0 || strcmp(o, "--request-bytes") == 0 ||
                strcmp(o, "--empty-bytes") == 0 || strcmp(o, "--answer-bytes") == 0) {
-        ok = parse_uint(o, v, 0, 1 << 30, &u);
+        ok = parse_uint(o, v, 0, 1u << 30, &u);
         uint32_t *field = o[2] == 'p'   ? &c->payload_bytes
                           : o[2] == 'r' ? &c->request_bytes
                           : o[2] == 'e' ? &c->empty_bytes

@@ -25,8 +25,9 @@
 # Env:   CLIENTS (10000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh --bench
-scripts/build.sh build -DCMAKE_BUILD_TYPE=Release >/dev/null
+# shellcheck source=bench-lib.sh
+source scripts/bench-lib.sh
+bench_build build
 
 rtlab=build/rtlab
 clients=${CLIENTS:-10000}
@@ -35,73 +36,20 @@ rate=2           # publishes per second in the fan-out runs ...
 fan_s=10.25      # ... for this long: floor(10.25 x 2) = 20 publishes
 if [[ "${1:-}" == "--quick" ]]; then clients=${CLIENTS:-2000}; hold_s=2; fi
 nchan_so=$(dpkg -L libnginx-mod-nchan | grep '/ngx_nchan_module\.so$' | head -n1)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Waits for PID and drops it from the list, so that cleanup never signals a
-# number the system may since have given to someone else's process.
-reap() {
-    wait "$1" 2>/dev/null || true
-    local p kept=()
-    for p in "${pids[@]}"; do [[ "$p" == "$1" ]] || kept+=("$p"); done
-    pids=("${kept[@]}")
-}
-
-# The server and the load generator each hold one socket per client.
-if (($(ulimit -Hn) < clients + 100)); then
-    echo "bench: need $((clients + 100)) open files per process, the hard limit is $(ulimit -Hn)" >&2
-    exit 1
-fi
-ulimit -n "$(ulimit -Hn)"
+bench_start
+need_open_files "$clients"
 
 # ---- Servers: each run gets a fresh one; $spid, $url and $kind say which.
 
 start_rtlab() { # APPROACH
-    "$rtlab" serve "$1" --port 0 >"$work/serve.out" 2>"$work/serve.err" &
-    spid=$!
-    pids+=("$spid")
-    for _ in $(seq 100); do
-        grep -q '^listening on' "$work/serve.out" 2>/dev/null && break
-        sleep 0.05
-    done
-    local port
-    port=$(sed -n 's/^listening on .*:\([0-9]*\).*/\1/p' "$work/serve.out" | head -n1)
-    [[ -n "$port" ]] || { echo "bench: rtlab did not start" >&2; exit 1; }
-    url="http://127.0.0.1:$port"
-    kind=rtlab
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    start_listening rtlab "$rtlab" serve "$1" --port 0
 }
 
 # nginx + nchan, one process. Locations shaped like rtlab's API, so that
 # `rtlab load --peer nchan` drives it; the long-poll hold matches the load
 # generator's (30 s), and streams get a ping as rtlab's get a heartbeat (15 s).
 start_nchan() {
-    local port
-    port=$(free_port)
-    cat >"$work/nginx.conf" <<NGINX
-load_module $nchan_so;
-worker_processes 1;
-daemon off;
-master_process off;
-worker_rlimit_nofile $((clients + 4096));
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections $((clients + 2048)); }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    nchan_shared_memory_size 64m;
-    server {
-        listen 127.0.0.1:$port backlog=4096;
+    start_nchan_with "$clients" <<NGINX
         location = /publish { nchan_publisher; nchan_channel_id \$arg_topic; }
         location = /events {
             nchan_subscriber eventsource;
@@ -113,30 +61,7 @@ http {
             nchan_channel_id \$arg_topic;
             nchan_subscriber_timeout 30s;
         }
-        location = /nchan_status { nchan_stub_status; }
-    }
-}
 NGINX
-    nginx -c "$work/nginx.conf" -p "$work" 2>>"$work/nginx-error.log" &
-    spid=$!
-    pids+=("$spid")
-    url="http://127.0.0.1:$port"
-    kind=nchan
-    for _ in $(seq 100); do
-        curl -s -o /dev/null "$url/nchan_status" && return
-        sleep 0.05
-    done
-    echo "bench: nginx + nchan did not start; see below" >&2
-    cat "$work/nginx-error.log" >&2
-    exit 1
-}
-
-# Stops the server of the last start_*. (nchan 1.3.6 aborts on the way out
-# of a master-less nginx - "double free" - after our figures are taken; its
-# exit status is ignored, as every server's is.)
-stop_server() {
-    kill "$spid" 2>/dev/null || true
-    reap "$spid"
 }
 
 start_server() { # SERVER APPROACH
@@ -149,30 +74,13 @@ held_now() {
         curl -s "$url/metrics" | python3 -c \
             'import json,sys; m=json.load(sys.stdin); print(sum(v.get("held",0) for v in m.values()))'
     else
-        curl -s "$url/nchan_status" | sed -n 's/^subscribers: *//p'
+        nchan_held
     fi
-}
-
-# Waits until the server holds every client (at most a minute); prints the count.
-wait_held() {
-    local held=0
-    for _ in $(seq 600); do
-        held=$(held_now)
-        ((${held:-0} >= clients)) && break
-        sleep 0.1
-    done
-    echo "${held:-0}"
 }
 
 cpu_ticks() { # the server's user and system CPU time so far, in clock ticks
     awk '{ print $14, $15 }' "/proc/$spid/stat"
 }
-
-status_kb() { # FIELD: from the server's /proc/PID/status, in kB
-    awk -v f="$1:" '$1 == f { print $2 }' "/proc/$spid/status"
-}
-
-record() { echo "$1=$2" >>"$work/results"; }
 
 # ---- 1. Memory per idle connection
 
@@ -187,7 +95,7 @@ idle_run() { # SERVER APPROACH
         --duration "$hold_s" --json >"$work/idle.json" 2>"$work/idle.err" &
     local lpid=$!
     pids+=("$lpid")
-    wait_held >/dev/null
+    wait_held "$clients" >/dev/null
     sleep 1 # the last requests read, the last buffers freed
     rss=$(status_kb VmRSS)
     shm=$(status_kb RssShmem)
@@ -221,7 +129,7 @@ fanout_run() { # SERVER APPROACH CLOCK
         --duration "$fan_s" --json >"$work/fan.json" 2>"$work/fan.err" &
     local lpid=$!
     pids+=("$lpid")
-    wait_held >/dev/null
+    wait_held "$clients" >/dev/null
     cpu0=$(cpu_ticks)
     reap "$lpid"
     cpu1=$(cpu_ticks)

@@ -10,8 +10,9 @@
 # Env:   WRK_THREADS (1) WRK_CONNS (100) WRK_SECONDS (10) WRK_ROUNDS (3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh --bench
-scripts/build.sh build -DCMAKE_BUILD_TYPE=Release >/dev/null
+# shellcheck source=bench-lib.sh
+source scripts/bench-lib.sh
+bench_build build
 
 rtlab=build/rtlab
 dur=20
@@ -20,29 +21,11 @@ if [[ "${1:-}" == "--quick" ]]; then dur=5; wrk_s=3; rounds=1; fi
 threads=${WRK_THREADS:-1}
 rounds=${WRK_ROUNDS:-3}
 conns=${WRK_CONNS:-100}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_start
 
-# Starts `rtlab serve short` on a free port; sets $port.
+# Starts `rtlab serve short` on a free port; sets $url.
 start_rtlab() {
-    "$rtlab" serve short --port 0 >"$work/serve.out" 2>"$work/serve.err" &
-    pids+=($!)
-    for _ in $(seq 100); do
-        grep -q '^listening on' "$work/serve.out" 2>/dev/null && break
-        sleep 0.05
-    done
-    port=$(sed -n 's/^listening on .*:\([0-9]*\).*/\1/p' "$work/serve.out" | head -n1)
-    [[ -n "$port" ]] || { echo "bench: rtlab did not start" >&2; exit 1; }
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    start_listening rtlab "$rtlab" serve short --port 0
 }
 
 start_nginx() {
@@ -78,17 +61,17 @@ wrk_rps() { # URL -> requests/s
 
 echo "== rtlab load short: 1000 clients, 1 s interval, ${dur} s, 10 msg/s"
 start_rtlab
-"$rtlab" load short --url "http://127.0.0.1:$port" --clients 1000 --interval 1 \
+"$rtlab" load short --url "$url" --clients 1000 --interval 1 \
     --duration "$dur" --rate 10
 echo
-echo "server metrics: $(curl -s "http://127.0.0.1:$port/metrics")"
+echo "server metrics: $(curl -s "$url/metrics")"
 
 echo
 echo "== wrk -t$threads -c$conns -d${wrk_s}s on the 204 path, $rounds rounds alternating"
 start_nginx
 ours=() theirs=()
 for r in $(seq "$rounds"); do
-    ours+=("$(wrk_rps "http://127.0.0.1:$port/poll?topic=bench&since=0")")
+    ours+=("$(wrk_rps "$url/poll?topic=bench&since=0")")
     theirs+=("$(wrk_rps "http://127.0.0.1:$nport/poll?topic=bench&since=0")")
     echo "round $r: rtlab ${ours[-1]}  nginx ${theirs[-1]} requests/s"
 done

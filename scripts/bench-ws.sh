@@ -43,9 +43,10 @@
 #        build directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh --bench
+# shellcheck source=bench-lib.sh
+source scripts/bench-lib.sh
 build=${BENCH_BUILD:-build}
-scripts/build.sh "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+bench_build "$build"
 node_modules=$(scripts/peer-deps.sh "$build/peers")
 
 rtlab=$build/rtlab
@@ -62,89 +63,27 @@ if [[ "${1:-}" == "--quick" ]]; then
     hold_s=2
 fi
 nchan_so=$(dpkg -L libnginx-mod-nchan | grep '/ngx_nchan_module\.so$' | head -n1)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Waits for PID and drops it from the list, so that cleanup never signals a
-# number the system may since have given to someone else's process.
-reap() {
-    wait "$1" 2>/dev/null || true
-    local p kept=()
-    for p in "${pids[@]}"; do [[ "$p" == "$1" ]] || kept+=("$p"); done
-    pids=("${kept[@]}")
-}
-
-# The server and the load generator each hold one socket per client.
-if (($(ulimit -Hn) < clients + 100)); then
-    echo "bench: need $((clients + 100)) open files per process, the hard limit is $(ulimit -Hn)" >&2
-    exit 1
-fi
-ulimit -n "$(ulimit -Hn)"
+bench_start
+need_open_files "$clients"
 
 # ---- Servers: each run gets a fresh one; $spid, $url and $kind say which.
 
-# Waits for `listening on HOST:PORT` in FILE; sets $url.
-wait_listening() {
-    for _ in $(seq 200); do
-        grep -q '^listening on' "$1" 2>/dev/null && break
-        sleep 0.05
-    done
-    local port
-    port=$(sed -n 's/^listening on .*:\([0-9]*\).*/\1/p' "$1" | head -n1)
-    [[ -n "$port" ]] || { echo "bench: $kind did not start:" >&2; cat "$1" "$work/serve.err" >&2; exit 1; }
-    url="http://127.0.0.1:$port"
-}
-
 start_rtlab() { # DEFLATE
-    kind=rtlab
-    "$rtlab" serve ws --port 0 --deflate "$1" >"$work/serve.out" 2>"$work/serve.err" &
-    spid=$!
-    pids+=("$spid")
-    wait_listening "$work/serve.out"
+    start_listening rtlab "$rtlab" serve ws --port 0 --deflate "$1"
 }
 
 start_node() { # DEFLATE
-    kind=node
-    NODE_PATH=$node_modules node tests/peers/ws_server.js --port 0 --deflate "$1" \
-        >"$work/serve.out" 2>"$work/serve.err" &
-    spid=$!
-    pids+=("$spid")
-    wait_listening "$work/serve.out"
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    start_listening node env NODE_PATH="$node_modules" \
+        node tests/peers/ws_server.js --port 0 --deflate "$1"
 }
 
 # nginx + nchan, one process, as bench-push.sh runs it, with a WebSocket
 # subscriber on /ws (nchan_subscriber websocket; pings every 30 s like ours).
 # DEFLATE shared: messages are compressed once, when published.
 start_nchan() { # DEFLATE
-    local port deflate=off
+    local deflate=off
     [[ "$1" == off ]] || deflate=on
-    kind=nchan
-    port=$(free_port)
-    cat >"$work/nginx.conf" <<NGINX
-load_module $nchan_so;
-worker_processes 1;
-daemon off;
-master_process off;
-worker_rlimit_nofile $((clients + 4096));
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections $((clients + 2048)); }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    nchan_shared_memory_size 64m;
-    server {
-        listen 127.0.0.1:$port backlog=4096;
+    start_nchan_with "$clients" <<NGINX
         location = /publish {
             nchan_publisher;
             nchan_channel_id \$arg_topic;
@@ -155,56 +94,18 @@ http {
             nchan_channel_id \$arg_topic;
             nchan_websocket_ping_interval 30;
         }
-        location = /nchan_status { nchan_stub_status; }
-    }
-}
 NGINX
-    nginx -c "$work/nginx.conf" -p "$work" 2>>"$work/nginx-error.log" &
-    spid=$!
-    pids+=("$spid")
-    url="http://127.0.0.1:$port"
-    for _ in $(seq 100); do
-        curl -s -o /dev/null "$url/nchan_status" && return
-        sleep 0.05
-    done
-    echo "bench: nginx + nchan did not start; see below" >&2
-    cat "$work/nginx-error.log" >&2
-    exit 1
-}
-
-# (nchan 1.3.6 may abort on the way out of a master-less nginx after our
-# figures are taken; every server's exit status is ignored.)
-stop_server() {
-    kill "$spid" 2>/dev/null || true
-    reap "$spid"
 }
 
 # How many subscriptions the server says it holds now.
 held_now() {
     if [[ "$kind" == nchan ]]; then
-        curl -s "$url/nchan_status" | sed -n 's/^subscribers: *//p'
+        nchan_held
     else
         curl -s "$url/metrics" | python3 -c \
             'import json,sys; m=json.load(sys.stdin); print(m["ws"].get("held",0))'
     fi
 }
-
-# Waits until the server holds every client (at most a minute); prints the count.
-wait_held() {
-    local held=0
-    for _ in $(seq 600); do
-        held=$(held_now)
-        ((${held:-0} >= $1)) && break
-        sleep 0.1
-    done
-    echo "${held:-0}"
-}
-
-status_kb() { # FIELD: from the server's /proc/PID/status, in kB
-    awk -v f="$1:" '$1 == f { print $2 }' "/proc/$spid/status"
-}
-
-record() { echo "$1=$2" >>"$work/results"; }
 
 start_server() { # SERVER DEFLATE
     case "$1" in

@@ -17,9 +17,9 @@ bench_build build
 rtlab=build/rtlab
 dur=20
 wrk_s=${WRK_SECONDS:-10}
-if [[ "${1:-}" == "--quick" ]]; then dur=5; wrk_s=3; rounds=1; fi
 threads=${WRK_THREADS:-1}
 rounds=${WRK_ROUNDS:-3}
+if [[ "${1:-}" == "--quick" ]]; then dur=5; wrk_s=3; rounds=1; fi
 conns=${WRK_CONNS:-100}
 bench_start
 

@@ -39,6 +39,9 @@ static const char usage_text[] =
     "                  a poll request, a 204 answer, a 200 answer's headers\n"
     "                  (defaults 83, 79, 124: measured from rtlab's own client\n"
     "                  and server; see docs/sim.md)\n"
+    "  --radio R       the phones' radio for the energy figures: lte, 3g or wifi\n"
+    "                  (default lte; docs/sim-radio.md)\n"
+    "  --battery B     iphone15 (12.98 Wh, the default), android (19.4 Wh), or Wh\n"
     "  --json | --csv  machine-readable output instead of the table\n"
     "  --no-wall       leave wall_s out of --json/--csv (byte-identical reruns)\n"
     "  --bench         time the engine: events/s, and 1,000,000 clients polling\n"
@@ -110,6 +113,19 @@ static bool parse_option(int argc, char **argv, int *i, struct rt_sim_config *c,
     } else if (strcmp(o, "--ring") == 0) {
         ok = parse_uint(o, v, 1, UINT32_MAX, &u);
         c->ring = (uint32_t)u;
+    } else if (strcmp(o, "--radio") == 0) {
+        if (!v || strlen(v) >= sizeof c->radio || !rt_radio_params_find(v)) {
+            fprintf(stderr, "rtlab sim: --radio is lte, 3g or wifi, not '%s'\n",
+                    v ? v : "(nothing)");
+            return false;
+        }
+        memcpy(c->radio, v, strlen(v) + 1);
+    } else if (strcmp(o, "--battery") == 0) {
+        const struct rt_radio_battery *b = v ? rt_radio_battery_find(v) : NULL;
+        if (b)
+            c->battery_wh = b->wh;
+        else
+            ok = parse_num(o, v, 0.001, 10000, &c->battery_wh);
     } else if (strcmp(o, "--payload") == 0 || strcmp(o, "--request-bytes") == 0 ||
                strcmp(o, "--empty-bytes") == 0 || strcmp(o, "--answer-bytes") == 0) {
         ok = parse_uint(o, v, 0, 1u << 30, &u);

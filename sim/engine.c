@@ -42,6 +42,8 @@ void rt_sim_config_init(struct rt_sim_config *c)
     c->envelope_bytes = 39;
     c->message_bytes = 71;
     c->payload_bytes = 16;
+    memcpy(c->radio, "lte", 4);
+    c->battery_wh = rt_radio_battery_iphone15.wh;
 }
 
 static const char *const approach_names[] = {"short", "long", "sse", "ws"};
@@ -79,6 +81,10 @@ static int check_config(const struct rt_sim_config *c, char *err, size_t err_len
         bad = "ring: at least 1";
     else if (c->rate * c->duration_s > 4e9)
         bad = "rate x duration: at most 4e9 messages per topic";
+    else if (!memchr(c->radio, 0, sizeof c->radio) || !rt_radio_params_find(c->radio))
+        bad = "radio: lte, 3g or wifi";
+    else if (!(c->battery_wh > 0 && c->battery_wh <= 1e4))
+        bad = "battery: more than 0 and at most 10000 Wh";
     if (!bad)
         return 0;
     snprintf(err, err_len, "%s", bad);
@@ -217,7 +223,8 @@ static const struct sim_model *model_of(enum rt_sim_approach a)
 static void note_memory(struct sim *s)
 {
     size_t bytes = rt_simq_bytes(&s->q) + s->model_bytes + sizeof *s->latency +
-                   (s->log_mask + 1) * sizeof *s->log + s->c->topics * sizeof *s->topics;
+                   (s->log_mask + 1) * sizeof *s->log + s->c->topics * sizeof *s->topics +
+                   s->c->clients * sizeof *s->radio;
     if (bytes > s->r->memory_bytes)
         s->r->memory_bytes = bytes;
 }
@@ -244,6 +251,21 @@ static void run_loop(struct sim *s)
         fprintf(stderr, "\r%78s\r", "");
 }
 
+/* Closes every client's radio account at the end of the run: the energy per
+ * client-hour and the battery it takes, averaged over the clients. */
+static void close_radios(struct sim *s)
+{
+    struct rt_sim_report *r = s->r;
+    double total_j = 0;
+    for (uint64_t i = 0; i < s->c->clients; i++)
+        total_j += (double)rt_radio_energy_pj(s->radio_p, &s->radio[i], s->end) * 1e-12;
+    double per_client = total_j / (double)s->c->clients;
+    r->energy_modelled = true;
+    r->energy_j_per_client_hour = per_client / s->c->duration_s * 3600.0;
+    r->battery_pct_per_hour =
+        rt_radio_battery_pct_per_hour(per_client, s->c->duration_s, s->c->battery_wh);
+}
+
 static void summarise(struct sim *s, double wall)
 {
     struct rt_sim_report *r = s->r;
@@ -261,6 +283,7 @@ static void summarise(struct sim *s, double wall)
     r->up_per_client_s = (double)r->bytes_up / n / c->duration_s;
     r->down_per_client_s = (double)r->bytes_down / n / c->duration_s;
     r->clipped = s->clipped;
+    close_radios(s);
     r->wall_s = wall;
 }
 
@@ -272,6 +295,7 @@ int rt_sim_run(const struct rt_sim_config *c, struct rt_sim_report *r, char *err
     if (rc != 0)
         return rc;
     struct sim s = {.c = c, .r = r, .model = model_of(c->approach)};
+    s.radio_p = rt_radio_params_find(c->radio);
     if (!s.model) {
         snprintf(err, err_len, "approach %s: not modelled yet (only short is)",
                  rt_sim_approach_name(c->approach));
@@ -284,7 +308,9 @@ int rt_sim_run(const struct rt_sim_config *c, struct rt_sim_report *r, char *err
     unsigned gran, slots;
     queue_shape(c, &gran, &slots);
     s.latency = malloc(sizeof *s.latency);
-    rc = s.latency && rt_simq_init(&s.q, gran, slots) == 0 ? log_init(&s) : RT_SIM_ENOMEM;
+    s.radio = calloc(c->clients, sizeof *s.radio); /* all zero: IDLE since 0 */
+    rc =
+        s.latency && s.radio && rt_simq_init(&s.q, gran, slots) == 0 ? log_init(&s) : RT_SIM_ENOMEM;
     if (rc == 0) {
         rt_hist_init(s.latency);
         if (c->rate > 0)
@@ -303,6 +329,7 @@ int rt_sim_run(const struct rt_sim_config *c, struct rt_sim_report *r, char *err
         s.model->free(&s);
     rt_simq_close(&s.q);
     free(s.latency);
+    free(s.radio);
     free(s.log);
     free(s.topics);
     return rc;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "rt_clients.h"
+#include "rt_radio.h"
 #include "rt_retry.h"
 #include "rt_sim.h"
 
@@ -68,6 +69,8 @@ struct sim {
     uint64_t log_len; /* messages ever logged */
     uint64_t clipped; /* deliveries whose publish time had left the log */
     size_t model_bytes;
+    const struct rt_radio_params *radio_p; /* the config's radio */
+    struct rt_radio_state *radio;          /* per client, 16 bytes: its radio's account */
 };
 
 /* Schedules an event; a failure to allocate ends the run with ENOMEM. */
@@ -82,6 +85,14 @@ void sim_at(struct sim *s, rt_sim_time t, uint64_t data);
  * were delivered.
  */
 uint64_t sim_deliver(struct sim *s, uint32_t topic, uint32_t *since, rt_sim_time at, bool *reset);
+
+/* Client i's radio moves bytes_up then bytes_down, handed over at time t
+ * (per client, in time order). Returns when its last byte goes. */
+static inline rt_sim_time sim_radio(struct sim *s, uint64_t i, rt_sim_time t, uint64_t bytes_up,
+                                    uint64_t bytes_down)
+{
+    return rt_radio_activity(s->radio_p, &s->radio[i], t, bytes_up, bytes_down);
+}
 
 extern const struct sim_model sim_short_poll;
 

@@ -29,11 +29,6 @@ static void put(struct sink *k, const char *fmt, ...)
         k->used += (size_t)n;
 }
 
-static const char *energy_note(const struct rt_sim_report *r)
-{
-    return r->energy_modelled ? "" : "not modelled yet (radio model pending): 0";
-}
-
 int rt_sim_report_json(const struct rt_sim_report *r, bool with_wall, char *out, size_t out_len)
 {
     const struct rt_sim_config *c = &r->config;
@@ -117,12 +112,10 @@ void sim_report_table(FILE *f, const struct rt_sim_report *r)
     fprintf(f, "  bytes/client/s  up        %14.1f\n", r->up_per_client_s);
     fprintf(f, "                  down      %14.1f\n", r->down_per_client_s);
     fprintf(f, "  connections held          %14.0f\n", r->connections);
-    if (r->energy_modelled) {
-        fprintf(f, "  energy J/client-hour      %14.2f\n", r->energy_j_per_client_hour);
-        fprintf(f, "  battery %%/hour            %14.3f\n", r->battery_pct_per_hour);
-    } else {
-        fprintf(f, "  energy, battery           %s\n", energy_note(r));
-    }
+    fprintf(f, "  energy J/client-hour %-4s %14.2f\n", r->config.radio,
+            r->energy_j_per_client_hour);
+    fprintf(f, "  battery %%/hour (%5.2f Wh) %14.3f\n", r->config.battery_wh,
+            r->battery_pct_per_hour);
     fprintf(f, "  messages  published       %14llu\n", (unsigned long long)r->published);
     fprintf(f, "            delivered       %14llu\n", (unsigned long long)r->delivered);
     fprintf(f, "            lost            %14llu\n", (unsigned long long)r->lost);

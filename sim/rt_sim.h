@@ -117,6 +117,8 @@ struct rt_sim_config {
     uint32_t envelope_bytes; /* {"topic":..,"messages":[..],"next":N} around them */
     uint32_t message_bytes;  /* one message's JSON, without its data */
     uint32_t payload_bytes;  /* one message's data */
+    char radio[8];           /* the phones' radio: "lte", "3g" or "wifi" (rt_radio.h) */
+    double battery_wh;       /* the battery the energy is counted against */
 };
 
 void rt_sim_config_init(struct rt_sim_config *c);
@@ -145,7 +147,7 @@ struct rt_sim_report {
     double latency_ms_mean, latency_ms_p50, latency_ms_p99, latency_ms_max;
     double up_per_client_s, down_per_client_s; /* bytes */
     double connections;                        /* mean connections open */
-    bool energy_modelled;                      /* false until the radio model lands */
+    bool energy_modelled;                      /* true: the radio model ran (rt_radio.h) */
     double energy_j_per_client_hour, battery_pct_per_hour;
     size_t memory_bytes; /* the run's own allocations at their peak (sampled) */
     double wall_s;       /* real time the run took (not deterministic) */

@@ -132,16 +132,23 @@ static void sp_on_event(struct sim *s, rt_sim_time now, uint64_t data)
     r->requests++;
     r->bytes_up += c->request_bytes;
     bool reset;
-    uint64_t n = sim_deliver(s, topic, &sp->since[i], now + (s->rtt - s->rtt / 2), &reset);
+    rt_sim_time back = now + (s->rtt - s->rtt / 2);
+    uint64_t n = sim_deliver(s, topic, &sp->since[i], back, &reset);
+    uint64_t down;
     if (reset) {
-        r->bytes_down += c->answer_bytes + RESET_BODY_BYTES;
+        down = c->answer_bytes + RESET_BODY_BYTES;
     } else if (n == 0) {
         r->empty++;
-        r->bytes_down += c->empty_bytes;
+        down = c->empty_bytes;
     } else {
-        r->bytes_down += c->answer_bytes + c->envelope_bytes +
-                         n * (uint64_t)(c->message_bytes + c->payload_bytes);
+        down = c->answer_bytes + c->envelope_bytes +
+               n * (uint64_t)(c->message_bytes + c->payload_bytes);
     }
+    r->bytes_down += down;
+    /* The phone's radio: the request left rtt/2 ago, the answer lands rtt/2
+     * from now; two transfers, so the wait between them is at tail power. */
+    sim_radio(s, i, now - s->rtt / 2, c->request_bytes, 0);
+    sim_radio(s, i, back, 0, down);
     sim_at(s, now + sp->spacing, data);
 }
 

@@ -297,6 +297,41 @@ static void test_short_ring_overflow_counts_lost(void **state)
     assert_int_equal(r.delivered + r.lost + r.in_flight, r.published * c.clients);
 }
 
+/*
+ * The radio in the runs (docs/sim-radio.md, "Worked checks"): a poll is a
+ * 600-byte request and a 1,300-byte answer 50 ms later. On LTE, every 60 s,
+ * each poll finds the radio IDLE and pays 0.315 J promotion + 0.005 J bytes
+ * + 0.053 J waiting + 12.271 J tail = 12.643 J; 60 an hour is 758.6 J, plus
+ * 20 mW idle for the 3600 - 60 x 12.1 s the radio sleeps, 58 J: 816.3 J, or
+ * 1.75% of an iPhone 15's 12.98 Wh. At 10 s the tail (11.576 s) never ends:
+ * the radio is saturated, 3,817 J. WiFi pays 20 mW idle and little else.
+ */
+static struct rt_sim_report radio_run(const char *radio, double interval)
+{
+    struct rt_sim_config c;
+    short_config(&c, 200, interval);
+    c.rtt_ms = 50;
+    c.rate = 0;
+    c.request_bytes = 600;
+    c.empty_bytes = 1300;
+    snprintf(c.radio, sizeof c.radio, "%s", radio);
+    return run(&c);
+}
+
+static void test_short_radio_energy(void **state)
+{
+    (void)state;
+    struct rt_sim_report r = radio_run("lte", 60);
+    assert_true(r.energy_modelled);
+    assert_within(r.energy_j_per_client_hour, 816.3, 0.01);
+    assert_within(r.battery_pct_per_hour, 1.75, 0.01);
+    struct rt_sim_report wifi = radio_run("wifi", 60);
+    assert_within(wifi.energy_j_per_client_hour, 74, 0.02);
+    assert_true(wifi.energy_j_per_client_hour * 10 < r.energy_j_per_client_hour);
+    struct rt_sim_report busy = radio_run("lte", 10);
+    assert_within(busy.energy_j_per_client_hour, 3817, 0.01);
+}
+
 static void test_bad_config_and_unmodelled(void **state)
 {
     (void)state;
@@ -311,6 +346,10 @@ static void test_bad_config_and_unmodelled(void **state)
     c.interval_s = 0;
     assert_int_equal(rt_sim_run(&c, &r, err, sizeof err), RT_SIM_EINVAL);
     assert_non_null(strstr(err, "interval"));
+    rt_sim_config_init(&c);
+    memcpy(c.radio, "5g", 3);
+    assert_int_equal(rt_sim_run(&c, &r, err, sizeof err), RT_SIM_EINVAL);
+    assert_non_null(strstr(err, "radio"));
     rt_sim_config_init(&c);
     c.approach = RT_SIM_SSE;
     assert_int_equal(rt_sim_run(&c, &r, err, sizeof err), RT_SIM_EUNMODELLED);
@@ -329,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_short_million_clients),
         cmocka_unit_test(test_short_no_loss_no_duplicates),
         cmocka_unit_test(test_short_ring_overflow_counts_lost),
+        cmocka_unit_test(test_short_radio_energy),
         cmocka_unit_test(test_bad_config_and_unmodelled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -528,26 +528,15 @@ int rt_hclient_get(struct rt_hclient *c, const char *target, const char *headers
     return start_request(c, "GET", target, NULL, headers, NULL, 0, timeout_ms, cb, false);
 }
 
-int rt_hclient_stream(struct rt_hclient *c, const char *target, const char *headers,
-                      uint64_t timeout_ms, uint64_t idle_ms, rt_hclient_head_cb on_head,
-                      rt_hclient_data_cb on_data, rt_hclient_cb on_end)
+/* A GET whose answer is handed over as it arrives: a 200 stream, or with
+ * upgrade the bytes after a 101. */
+static int start_stream(struct rt_hclient *c, bool upgrade, const char *target, const char *headers,
+                        uint64_t timeout_ms, uint64_t idle_ms, rt_hclient_head_cb on_head,
+                        rt_hclient_data_cb on_data, rt_hclient_cb on_end)
 {
     if (c->cb != NULL)
         return UV_EBUSY;
-    c->upgrade = false;
-    c->on_head = on_head;
-    c->on_data = on_data;
-    c->idle_ms = idle_ms;
-    return start_request(c, "GET", target, NULL, headers, NULL, 0, timeout_ms, on_end, true);
-}
-
-int rt_hclient_upgrade(struct rt_hclient *c, const char *target, const char *headers,
-                       uint64_t timeout_ms, uint64_t idle_ms, rt_hclient_head_cb on_head,
-                       rt_hclient_data_cb on_data, rt_hclient_cb on_end)
-{
-    if (c->cb != NULL)
-        return UV_EBUSY;
-    c->upgrade = true;
+    c->upgrade = upgrade;
     c->on_head = on_head;
     c->on_data = on_data;
     c->idle_ms = idle_ms;
@@ -555,6 +544,20 @@ int rt_hclient_upgrade(struct rt_hclient *c, const char *target, const char *hea
     if (r < 0)
         c->upgrade = false;
     return r;
+}
+
+int rt_hclient_stream(struct rt_hclient *c, const char *target, const char *headers,
+                      uint64_t timeout_ms, uint64_t idle_ms, rt_hclient_head_cb on_head,
+                      rt_hclient_data_cb on_data, rt_hclient_cb on_end)
+{
+    return start_stream(c, false, target, headers, timeout_ms, idle_ms, on_head, on_data, on_end);
+}
+
+int rt_hclient_upgrade(struct rt_hclient *c, const char *target, const char *headers,
+                       uint64_t timeout_ms, uint64_t idle_ms, rt_hclient_head_cb on_head,
+                       rt_hclient_data_cb on_data, rt_hclient_cb on_end)
+{
+    return start_stream(c, true, target, headers, timeout_ms, idle_ms, on_head, on_data, on_end);
 }
 
 /* ---- Sending on an upgraded connection --------------------------------- */

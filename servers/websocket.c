@@ -455,7 +455,7 @@ static bool on_text(struct ws_conn *wc, const char *json, size_t len)
     const char *v;
     size_t n;
     wc->c->srv->m.requests++;
-    if (!rt_json_valid(json, len) || rt_json_get(json, len, "type", &v, &n) < 0)
+    if (rt_json_get(json, len, "type", &v, &n) < 0) /* it validates the whole text */
         return send_error(wc, "not a JSON object");
     if (!get_string(json, len, "type", type, sizeof(type)))
         return send_error(wc, "type must be a string");
@@ -478,18 +478,19 @@ static bool on_text(struct ws_conn *wc, const char *json, size_t len)
     }
     if (strcmp(type, "unsubscribe") == 0)
         return unsubscribe(wc, topic);
-    if (rt_json_get(json, len, "data", &v, &n) != 1)
+    const char *data;
+    size_t data_len;
+    if (rt_json_get(json, len, "data", &data, &data_len) != 1)
         return send_error(wc, "data is missing");
     if (strcmp(type, "signal") == 0)
-        return relay_signal(wc, topic, v, n);
+        return relay_signal(wc, topic, data, data_len);
     if (rt_json_get(json, len, "event", &v, &n) == 0)
         strcpy(event, "message");
     else if (!get_string(json, len, "event", event, sizeof(event)) ||
              !rt_name_valid(event, strlen(event)))
         return send_error(wc, "event must be 1-64 characters of A-Z a-z 0-9 _ . : / -");
-    rt_json_get(json, len, "data", &v, &n);
     struct rt_conn *c = wc->c;
-    rt_bus_publish(rt_conn_ctx(c), topic, event, v, n, on_published, c);
+    rt_bus_publish(rt_conn_ctx(c), topic, event, data, data_len, on_published, c);
     return alive(c, wc);
 }
 
@@ -507,10 +508,8 @@ static bool on_message(struct ws_conn *wc, uint8_t opcode, bool compressed, uint
         }
         int64_t n = rt_wsd_decompress(z, data, len, ws->inflated, max);
         if (n < 0) {
-            if (z == &ws->inf) { /* after an error it must start afresh */
+            if (z == &ws->inf) /* after an error it must start afresh */
                 rt_wsd_close(z);
-                z->inf_ready = false;
-            }
             fail(wc, (int)n);
             return false;
         }

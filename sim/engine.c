@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "rt_limits.h"
 
 /* ---- Configuration ------------------------------------------------------ */
 
@@ -34,7 +35,7 @@ void rt_sim_config_init(struct rt_sim_config *c)
     c->duration_s = 3600;
     c->rtt_ms = 50;
     c->seed = 1;
-    c->ring = 1024; /* RT_RING_DEFAULT, the servers' default */
+    c->ring = RT_RING_DEFAULT; /* the servers' default */
     /* Measured from `rtlab client short` and `rtlab serve short` (docs/sim.md). */
     c->request_bytes = 83;
     c->empty_bytes = 79;

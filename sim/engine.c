@@ -45,6 +45,18 @@ void rt_sim_config_init(struct rt_sim_config *c)
     c->payload_bytes = 16;
     memcpy(c->radio, "lte", 4);
     c->battery_wh = rt_radio_battery_iphone15.wh;
+    c->tcp_overhead = true;
+    c->timeout_s = 30; /* the long-polling server's default */
+    c->burst = 1;
+    c->reconnect = RT_SIM_RC_FULL_JITTER;
+    c->reconnect_base_s = RT_BACKOFF_BASE_MS / 1e3;
+    c->reconnect_max_s = RT_BACKOFF_CAP_MS / 1e3;
+    c->restart_at_s = -1;
+    c->restart_down_s = 5;
+    c->broker_at_s = -1;
+    c->broker_down_s = 30;
+    c->slow_bytes_per_s = 2000;
+    c->send_queue = RT_SEND_QUEUE_DEFAULT;
 }
 
 static const char *const approach_names[] = {"short", "long", "sse", "ws"};
@@ -58,6 +70,22 @@ int rt_sim_approach_parse(const char *name)
 {
     for (int i = 0; i < 4; i++)
         if (strcmp(name, approach_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static const char *const reconnect_names[] = {"immediate", "fixed",       "stepped",
+                                              "backoff",   "half_jitter", "full_jitter"};
+
+const char *rt_sim_reconnect_name(enum rt_sim_reconnect p)
+{
+    return (unsigned)p < 6 ? reconnect_names[p] : "?";
+}
+
+int rt_sim_reconnect_parse(const char *name)
+{
+    for (int i = 0; i < 6; i++)
+        if (strcmp(name, reconnect_names[i]) == 0)
             return i;
     return -1;
 }

@@ -6,6 +6,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -124,4 +125,42 @@ void sim_report_table(FILE *f, const struct rt_sim_report *r)
     fprintf(f, "  events                    %14llu\n", (unsigned long long)r->events);
     fprintf(f, "  wall time s               %14.2f  (%.1f M events/s)\n", r->wall_s,
             r->wall_s > 0 ? (double)r->events / r->wall_s / 1e6 : 0);
+}
+
+void rt_sim_report_free(struct rt_sim_report *r)
+{
+    free(r->series_requests);
+    free(r->series_connects);
+    free(r->trace);
+    r->series_requests = r->series_connects = NULL;
+    r->trace = NULL;
+    r->series_len = r->trace_len = 0;
+}
+
+/* ---- The trace ------------------------------------------------------------- */
+
+static const char *const trace_kinds[] = {
+    "connect", "request", "response", "empty",   "event",     "publish",
+    "ping",    "pong",    "timeout",  "disconnect", "reconnect",
+};
+
+int rt_sim_trace_write(const struct rt_sim_report *r, FILE *f)
+{
+    const struct rt_sim_config *c = &r->config;
+    const char *lane = rt_sim_approach_name(c->approach);
+    fprintf(f, "{\"trace\":1,\"source\":\"sim\",\"lanes\":[\"%s\"],\"clients\":%u,\"seed\":%llu}\n",
+            lane, c->trace_clients < c->clients ? c->trace_clients : (uint32_t)c->clients,
+            (unsigned long long)c->seed);
+    for (size_t i = 0; i < r->trace_len; i++) {
+        const struct rt_sim_trace_line *l = &r->trace[i];
+        fprintf(f, "{\"t\":%llu.%06llu,\"lane\":\"%s\",\"client\":%u,\"kind\":\"%s\",\"dir\":\"%s\"",
+                (unsigned long long)(l->t / 1000000), (unsigned long long)(l->t % 1000000), lane,
+                l->client, trace_kinds[l->kind], l->s2c ? "s2c" : "c2s");
+        if (l->bytes)
+            fprintf(f, ",\"bytes\":%u", l->bytes);
+        if (l->msg)
+            fprintf(f, ",\"msg\":%llu", (unsigned long long)l->msg);
+        fputs("}\n", f);
+    }
+    return fflush(f) == 0 && !ferror(f) ? 0 : -1;
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Simulated time: integer microseconds since the start of the run. */
 typedef uint64_t rt_sim_time;
@@ -88,10 +89,22 @@ size_t rt_simq_bytes(const struct rt_simq *q);
 /* ---- A run: configuration ---------------------------------------------- */
 
 enum rt_sim_approach {
-    RT_SIM_SHORT = 0, /* short polling: the one modelled so far */
-    RT_SIM_LONG,
-    RT_SIM_SSE,
-    RT_SIM_WS,
+    RT_SIM_SHORT = 0, /* short polling (sim/short_poll.c) */
+    RT_SIM_LONG,      /* long polling  (sim/push.c, with the two below) */
+    RT_SIM_SSE,       /* Server-Sent Events */
+    RT_SIM_WS,        /* WebSocket */
+};
+
+/* How a client waits before it tries again after losing its connection or
+ * failing to connect; k counts the failures in a row (0 for the first), b is
+ * reconnect_base_s and m reconnect_max_s (docs/sim.md, "Reconnecting"). */
+enum rt_sim_reconnect {
+    RT_SIM_RC_IMMEDIATE = 0, /* 0 */
+    RT_SIM_RC_FIXED,         /* b */
+    RT_SIM_RC_STEPPED,       /* b x 1, 2, 5, 10, 30, then 30 (at most m): no jitter */
+    RT_SIM_RC_BACKOFF,       /* min(m, b 2^k): no jitter */
+    RT_SIM_RC_HALF_JITTER,   /* min(m, b 2^k) x U[0.5, 1.5] */
+    RT_SIM_RC_FULL_JITTER,   /* U[0, min(m, b 2^k)]: rtlab's own clients */
 };
 
 /*
@@ -119,6 +132,38 @@ struct rt_sim_config {
     uint32_t payload_bytes;  /* one message's data */
     char radio[8];           /* the phones' radio: "lte", "3g" or "wifi" (rt_radio.h) */
     double battery_wh;       /* the battery the energy is counted against */
+    uint32_t header_extra_bytes; /* added to every HTTP request head (a browser's
+                                    User-Agent, cookies...); 0 = rtlab's client */
+    bool tcp_overhead;           /* count TCP/IP headers, ACKs, handshakes (default) */
+
+    /* Long polling, SSE, WebSocket */
+    double timeout_s;     /* long: the server holds a poll this long (default 30) */
+    double gap_ms;        /* long: from an answer to the next poll (default 0) */
+    double heartbeat_s;   /* SSE comment / WS ping period: 0 = the approach's
+                             default (SSE 15, WS 30), < 0 = none */
+    double upstream_rate; /* messages each client sends per second (Poisson) */
+    uint32_t burst;       /* messages per update arrival (default 1) */
+
+    /* The network and its failures */
+    double rtt_sigma;       /* per-client RTT: lognormal, median rtt_ms, this
+                               sigma (0: every client has rtt_ms) */
+    double drop_mean_s;     /* mean time between a client's silent link drops (0: none) */
+    enum rt_sim_reconnect reconnect;
+    double reconnect_base_s, reconnect_max_s; /* defaults 1 and 30 */
+    double restart_at_s;    /* the server restarts (every connection closes) at
+                               this time; < 0: never (default) */
+    double restart_down_s;  /* and accepts nothing for this long (default 5) */
+    double restart_every_s; /* then again every this often (0: once) */
+    double lb_idle_s;       /* a load balancer closes connections idle this long (0: none) */
+    double broker_at_s;     /* the broker stops delivering at this time (< 0: never) */
+    double broker_down_s;   /* for this long; publishes wait (default 30) */
+    double slow_share;      /* share of clients that read slowly, 0..1 */
+    double slow_bytes_per_s; /* how slowly (default 2000) */
+    uint32_t send_queue;    /* bytes a server queues for a stream before it closes
+                               it (the servers' --send-queue, 256 KiB) */
+
+    /* Output beside the report */
+    uint32_t trace_clients; /* record the trace of this many sampled clients (0: none) */
 };
 
 void rt_sim_config_init(struct rt_sim_config *c);
@@ -126,6 +171,10 @@ void rt_sim_config_init(struct rt_sim_config *c);
 /* The approach's name ("short", ...) and back; -1 for an unknown name. */
 const char *rt_sim_approach_name(enum rt_sim_approach a);
 int rt_sim_approach_parse(const char *name);
+/* The same for reconnect policies: "immediate", "fixed", "stepped",
+ * "backoff", "half_jitter", "full_jitter". */
+const char *rt_sim_reconnect_name(enum rt_sim_reconnect p);
+int rt_sim_reconnect_parse(const char *name);
 
 /* ---- A run: results ----------------------------------------------------- */
 
@@ -151,18 +200,74 @@ struct rt_sim_report {
     double energy_j_per_client_hour, battery_pct_per_hour;
     size_t memory_bytes; /* the run's own allocations at their peak (sampled) */
     double wall_s;       /* real time the run took (not deterministic) */
+
+    uint64_t connects;         /* connection attempts (TCP handshakes tried) */
+    uint64_t connect_failures; /* refused: the server was down */
+    uint64_t drops;            /* connections lost: link drops, restarts, LB, overflow */
+    uint64_t heartbeats;       /* SSE comments or WS pings sent */
+    uint64_t upstream;         /* client messages sent up */
+    uint64_t bytes_payload;    /* message data delivered (the useful bytes) */
+    uint64_t bytes_tcpip;      /* TCP/IP headers, ACKs and handshakes, both ways */
+    double peak_requests_per_s, peak_connects_per_s; /* the busiest second */
+    double server_memory_bytes; /* connections x the approach's memory per
+                                   connection (docs/sim.md, "Server cost") */
+
+    /* Per second of simulated time (series_step_s each; at most
+     * RT_SIM_SERIES_MAX steps): requests and connection attempts. */
+    uint32_t *series_requests, *series_connects;
+    size_t series_len;
+    double series_step_s;
+
+    /* The sampled clients' events, in time order (trace_clients > 0). */
+    struct rt_sim_trace_line *trace;
+    size_t trace_len;
+    bool trace_truncated; /* more lines than RT_SIM_TRACE_MAX: the rest dropped */
 };
 
+#define RT_SIM_SERIES_MAX 100000
+#define RT_SIM_TRACE_MAX 2000000
+
+/* One line of the shared trace format (DESIGN.md, "The trace format"). */
+enum rt_sim_trace_kind {
+    RT_TR_CONNECT,
+    RT_TR_REQUEST,
+    RT_TR_RESPONSE,
+    RT_TR_EMPTY,
+    RT_TR_EVENT,
+    RT_TR_PUBLISH,
+    RT_TR_PING,
+    RT_TR_PONG,
+    RT_TR_TIMEOUT,
+    RT_TR_DISCONNECT,
+    RT_TR_RECONNECT,
+};
+
+struct rt_sim_trace_line {
+    rt_sim_time t;
+    uint32_t client; /* the sampled client's number in the trace, 0.. */
+    uint8_t kind;    /* enum rt_sim_trace_kind */
+    uint8_t s2c;     /* 1: server to client, 0: client to server */
+    uint32_t bytes;
+    uint64_t msg; /* message id carried, 0: none */
+};
+
+/* Frees what a run allocated in its report (series, trace). */
+void rt_sim_report_free(struct rt_sim_report *r);
+
+/* Writes the report's trace in the shared trace format (JSON Lines, a header
+ * line first) to f; returns 0 or -1 on a write error. */
+int rt_sim_trace_write(const struct rt_sim_report *r, FILE *f);
+
 /*
- * Runs one simulation. Returns 0, RT_SIM_EUNMODELLED for an approach not
- * modelled yet, RT_SIM_EINVAL for a configuration out of range (err names
+ * Runs one simulation. Returns 0, RT_SIM_EINVAL for a configuration out of range (err names
  * the field), or RT_SIM_ENOMEM. Deterministic: the same config gives the
  * same report, wall_s aside.
  */
 #define RT_SIM_EINVAL (-1)
 #define RT_SIM_ENOMEM (-2)
-#define RT_SIM_EUNMODELLED (-3)
+#define RT_SIM_EUNMODELLED (-3) /* an approach not modelled yet */
 int rt_sim_run(const struct rt_sim_config *c, struct rt_sim_report *r, char *err, size_t err_len);
+/* Every successful run's report must be given to rt_sim_report_free(). */
 
 /* Writes the report as one JSON object (with wall_s when with_wall) or as
  * CSV (a header line and a row) into out; returns what snprintf returns. */
@@ -171,8 +276,13 @@ int rt_sim_report_csv(const struct rt_sim_report *r, bool with_wall, char *out, 
 
 /* ---- The command -------------------------------------------------------- */
 
-/* rtlab sim [options] | rtlab sim --bench   (argv[0] is "sim"); returns the
- * exit code: 0, 1 a run that failed, 2 a usage error. */
+/* rtlab sim [options] | rtlab sim compare SCENARIO.json | rtlab sim --bench
+ * (argv[0] is "sim"); returns the exit code: 0, 1 a run that failed, 2 a
+ * usage error. */
 int rt_cmd_sim(int argc, char **argv);
+
+/* rtlab plot [--out DIR] (argv[0] is "plot"): the sweeps, rendered with
+ * gnuplot (sim/plot.c). */
+int rt_cmd_plot(int argc, char **argv);
 
 #endif

@@ -5,10 +5,11 @@
 # node and npm run the WebSocket interop peers (tests/peers/*.js; their ws
 # package comes from scripts/peer-deps.sh): Debian's are installed only when
 # no node or npm is on PATH, so a newer one installed otherwise is kept.
+# gnuplot-nox renders `rtlab plot`'s figures (PNG through cairo, and SVG).
 set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config libuv1-dev libcjson-dev zlib1g-dev
-      libcmocka-dev curl python3 python3-websockets)
+      libcmocka-dev curl python3 python3-websockets gnuplot-nox)
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     pkgs+=(nodejs npm)
 fi

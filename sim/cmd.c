@@ -3,6 +3,7 @@
  * `rtlab sim --bench`, the engine's speed and memory on the reference runs.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,38 +15,72 @@
 
 static const char usage_text[] =
     "usage: rtlab sim [SCENARIO.json] [options]\n"
+    "       rtlab sim compare SCENARIO.json [options]\n"
     "       rtlab sim --bench\n"
     "\n"
     "Simulates many clients of one approach for a stretch of simulated time and\n"
     "reports what it costs: requests/s, empty answers, delivery latency, bytes,\n"
-    "connections, messages lost or duplicated. Deterministic: the same options\n"
-    "and seed print the same report (wall time aside).\n"
+    "connections, battery, messages lost or duplicated. Deterministic: the same\n"
+    "options and seed print the same report (wall time aside). `compare` runs the\n"
+    "four approaches on one scenario and prints them side by side.\n"
     "\n"
-    "  SCENARIO.json   start from a scenario file (sim/scenarios/: chat, ticker,\n"
-    "                  ...; docs/sim.md, \"Scenarios\"); options given beside it\n"
-    "                  override its fields, e.g. --approach short --duration 60\n"
-    "  --approach A    short (long, sse and ws are not modelled yet)\n"
-    "  --clients N     simulated clients (default 1000)\n"
-    "  --interval S    short: seconds from an answer to the next request (default 5)\n"
-    "  --rate R        updates per second on each topic, Poisson (default 0.1)\n"
-    "  --topics K      topics; clients are spread evenly over them (default 1)\n"
-    "  --duration S    simulated seconds (default 3600)\n"
-    "  --rtt MS        network round trip in ms (default 50)\n"
-    "  --sync          every client polls first at t = 0 (default: random phase)\n"
-    "  --seed S        PRNG seed (default 1)\n"
-    "  --ring N        messages a topic keeps, as the server's --ring (default 1024)\n"
-    "  --payload B     bytes of data per message (default 16)\n"
+    "  SCENARIO.json      start from a scenario file (sim/scenarios/: chat, ticker,\n"
+    "                     ...; docs/sim.md, \"Scenarios\"); options given beside it\n"
+    "                     override its fields, e.g. --approach short --duration 60\n"
+    "What and how many:\n"
+    "  --approach A       short, long, sse or ws (default short)\n"
+    "  --clients N        simulated clients (default 1000)\n"
+    "  --rate R           updates per second on each topic, Poisson (default 0.1)\n"
+    "  --burst N          messages per update: bursts of N at once (default 1)\n"
+    "  --topics K         topics; clients are spread evenly over them (default 1)\n"
+    "  --upstream-rate R  messages each client sends per second (default 0)\n"
+    "  --duration S       simulated seconds (default 3600)\n"
+    "  --seed S           PRNG seed (default 1)\n"
+    "The approaches:\n"
+    "  --interval S       short: seconds from an answer to the next poll (default 5)\n"
+    "  --sync             short: every client polls first at t = 0 (default: random)\n"
+    "  --timeout S        long: the server holds a poll this long (default 30)\n"
+    "  --gap MS           long: from an answer to the next poll (default 0)\n"
+    "  --heartbeat S|none sse/ws: comment or ping period (default sse 15, ws 30)\n"
+    "  --ring N           messages a topic keeps, as the servers' --ring (default 1024)\n"
+    "  --send-queue B     bytes a stream may queue before the server closes it\n"
+    "                     (default 262144, the servers' --send-queue)\n"
+    "The network and failures:\n"
+    "  --rtt MS           round trip in ms (default 50); --rtt-sigma X gives each\n"
+    "                     client its own, lognormal with that median (default 0)\n"
+    "  --drop-mean S      mean time between a client's silent link drops (default 0:\n"
+    "                     none); found by the watchdog (2.5 heartbeats) or timeout\n"
+    "  --reconnect P      immediate, fixed, stepped, backoff, half_jitter or\n"
+    "                     full_jitter (default, as rtlab's clients)\n"
+    "  --reconnect-base S, --reconnect-max S   the policy's base and cap (1, 30)\n"
+    "  --restart-at S     the server restarts at S (every connection closes) ...\n"
+    "  --restart-down S   ... and refuses connections for S seconds (default 5) ...\n"
+    "  --restart-every S  ... and again every S seconds (default 0: once)\n"
+    "  --lb-idle S        a load balancer closes connections idle for S seconds\n"
+    "  --broker-at S, --broker-down S   the broker delivers nothing from S for\n"
+    "                     (default 30) seconds; publishes wait, then go out\n"
+    "  --slow-share F     this share of clients read slowly (default 0) ...\n"
+    "  --slow-rate B      ... at B bytes/s (default 2000)\n"
+    "Bytes and energy:\n"
+    "  --payload B        bytes of data per message (default 16)\n"
     "  --request-bytes B, --empty-bytes B, --answer-bytes B\n"
-    "                  a poll request, a 204 answer, a 200 answer's headers\n"
-    "                  (defaults 83, 79, 124: measured from rtlab's own client\n"
-    "                  and server; see docs/sim.md)\n"
-    "  --radio R       the phones' radio for the energy figures: lte, 3g or wifi\n"
-    "                  (default lte; docs/sim-radio.md)\n"
-    "  --battery B     iphone15 (12.98 Wh, the default), android (19.4 Wh), or Wh\n"
-    "  --json | --csv  machine-readable output instead of the table\n"
-    "  --no-wall       leave wall_s out of --json/--csv (byte-identical reruns)\n"
-    "  --bench         time the engine: events/s, and 1,000,000 clients polling\n"
-    "                  every 5 s for an hour (wall time, peak RSS)\n";
+    "                     a poll request, a 204 answer, a 200 answer's headers\n"
+    "                     (defaults 83, 79, 124: measured from rtlab's own client\n"
+    "                     and server; docs/sim-wire.md)\n"
+    "  --header-extra B   bytes every HTTP request adds (a browser's User-Agent,\n"
+    "                     cookies...; default 0)\n"
+    "  --no-tcp           count application bytes only (default: with TCP/IP\n"
+    "                     headers, ACKs and handshakes)\n"
+    "  --radio R          the phones' radio: lte, 3g or wifi (default lte;\n"
+    "                     docs/sim-radio.md)\n"
+    "  --battery B        iphone15 (12.98 Wh, the default), android (19.4 Wh), or Wh\n"
+    "Output:\n"
+    "  --json | --csv     machine-readable output instead of the table\n"
+    "  --no-wall          leave wall_s out of --json/--csv (byte-identical reruns)\n"
+    "  --trace FILE       write the trace (DESIGN.md's format) of a sample of\n"
+    "                     clients to FILE; --trace-clients K of them (default 16)\n"
+    "  --bench            time the engine: events/s, and 1,000,000 clients polling\n"
+    "                     every 5 s for an hour (wall time, peak RSS)\n";
 
 enum output { OUT_TABLE, OUT_JSON, OUT_CSV };
 
@@ -80,13 +115,89 @@ static bool parse_uint(const char *name, const char *text, uint64_t lo, uint64_t
     return true;
 }
 
+/* The options that set one number of the configuration. */
+struct num_option {
+    const char *name;
+    size_t offset;
+    double lo, hi;
+};
+
+#define NUM(name, field, lo, hi) {name, offsetof(struct rt_sim_config, field), lo, hi}
+
+static const struct num_option num_options[] = {
+    NUM("--interval", interval_s, 1e-6, 86400),
+    NUM("--rate", rate, 0, 1e6),
+    NUM("--duration", duration_s, 1e-6, 365 * 86400.0),
+    NUM("--rtt", rtt_ms, 0, 60000),
+    NUM("--rtt-sigma", rtt_sigma, 0, 3),
+    NUM("--timeout", timeout_s, 0, 120),
+    NUM("--gap", gap_ms, 0, 3.6e6),
+    NUM("--upstream-rate", upstream_rate, 0, 1000),
+    NUM("--drop-mean", drop_mean_s, 1, 365 * 86400.0),
+    NUM("--reconnect-base", reconnect_base_s, 0.001, 3600),
+    NUM("--reconnect-max", reconnect_max_s, 0.001, 86400),
+    NUM("--restart-at", restart_at_s, 0, 365 * 86400.0),
+    NUM("--restart-down", restart_down_s, 0, 86400),
+    NUM("--restart-every", restart_every_s, 0, 365 * 86400.0),
+    NUM("--lb-idle", lb_idle_s, 1, 86400),
+    NUM("--broker-at", broker_at_s, 0, 365 * 86400.0),
+    NUM("--broker-down", broker_down_s, 0, 86400),
+    NUM("--slow-share", slow_share, 0, 1),
+    NUM("--slow-rate", slow_bytes_per_s, 1, 1e10),
+};
+
+/* The options that set one uint32 (bytes, counts). */
+struct int_option {
+    const char *name;
+    size_t offset;
+    uint64_t lo, hi;
+};
+
+#define INT(name, field, lo, hi) {name, offsetof(struct rt_sim_config, field), lo, hi}
+
+static const struct int_option int_options[] = {
+    INT("--topics", topics, 1, UINT32_MAX),
+    INT("--ring", ring, 1, UINT32_MAX),
+    INT("--burst", burst, 1, 1000000),
+    INT("--payload", payload_bytes, 0, 1u << 30),
+    INT("--request-bytes", request_bytes, 0, 1u << 30),
+    INT("--empty-bytes", empty_bytes, 0, 1u << 30),
+    INT("--answer-bytes", answer_bytes, 0, 1u << 30),
+    INT("--header-extra", header_extra_bytes, 0, 1u << 20),
+    INT("--send-queue", send_queue, 1, UINT32_MAX),
+    INT("--trace-clients", trace_clients, 1, 100000),
+};
+
+/* What the command line asks beyond the configuration. */
+struct cmd {
+    enum output out;
+    bool no_wall;
+    const char *trace;
+};
+
 /* Reads one option at argv[*i] (and its value); false on a usage error. */
-static bool parse_option(int argc, char **argv, int *i, struct rt_sim_config *c, enum output *out,
-                         bool *no_wall)
+static bool parse_option(int argc, char **argv, int *i, struct rt_sim_config *c, struct cmd *m)
 {
     const char *o = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
-    uint64_t u;
-    bool ok = true, takes = true;
+    for (size_t k = 0; k < sizeof num_options / sizeof num_options[0]; k++) {
+        const struct num_option *n = &num_options[k];
+        if (strcmp(o, n->name) == 0) {
+            (*i)++;
+            return parse_num(o, v, n->lo, n->hi, (double *)(void *)((char *)c + n->offset));
+        }
+    }
+    for (size_t k = 0; k < sizeof int_options / sizeof int_options[0]; k++) {
+        const struct int_option *n = &int_options[k];
+        uint64_t u;
+        if (strcmp(o, n->name) == 0) {
+            (*i)++;
+            if (!parse_uint(o, v, n->lo, n->hi, &u))
+                return false;
+            *(uint32_t *)(void *)((char *)c + n->offset) = (uint32_t)u;
+            return true;
+        }
+    }
+    bool takes = true;
     if (strcmp(o, "--approach") == 0) {
         int a = v ? rt_sim_approach_parse(v) : -1;
         if (a < 0) {
@@ -95,24 +206,27 @@ static bool parse_option(int argc, char **argv, int *i, struct rt_sim_config *c,
             return false;
         }
         c->approach = (enum rt_sim_approach)a;
+    } else if (strcmp(o, "--reconnect") == 0) {
+        int a = v ? rt_sim_reconnect_parse(v) : -1;
+        if (a < 0) {
+            fprintf(stderr,
+                    "rtlab sim: --reconnect is immediate, fixed, stepped, backoff, half_jitter "
+                    "or full_jitter, not '%s'\n",
+                    v ? v : "(nothing)");
+            return false;
+        }
+        c->reconnect = (enum rt_sim_reconnect)a;
     } else if (strcmp(o, "--clients") == 0) {
-        ok = parse_uint(o, v, 1, UINT32_MAX, &c->clients);
-    } else if (strcmp(o, "--interval") == 0) {
-        ok = parse_num(o, v, 1e-6, 86400, &c->interval_s);
-    } else if (strcmp(o, "--rate") == 0) {
-        ok = parse_num(o, v, 0, 1e6, &c->rate);
-    } else if (strcmp(o, "--topics") == 0) {
-        ok = parse_uint(o, v, 1, UINT32_MAX, &u);
-        c->topics = (uint32_t)u;
-    } else if (strcmp(o, "--duration") == 0) {
-        ok = parse_num(o, v, 1e-6, 365 * 86400.0, &c->duration_s);
-    } else if (strcmp(o, "--rtt") == 0) {
-        ok = parse_num(o, v, 0, 60000, &c->rtt_ms);
+        if (!parse_uint(o, v, 1, UINT32_MAX, &c->clients))
+            return false;
     } else if (strcmp(o, "--seed") == 0) {
-        ok = parse_uint(o, v, 0, UINT64_MAX, &c->seed);
-    } else if (strcmp(o, "--ring") == 0) {
-        ok = parse_uint(o, v, 1, UINT32_MAX, &u);
-        c->ring = (uint32_t)u;
+        if (!parse_uint(o, v, 0, UINT64_MAX, &c->seed))
+            return false;
+    } else if (strcmp(o, "--heartbeat") == 0) {
+        if (v && strcmp(v, "none") == 0)
+            c->heartbeat_s = -1;
+        else if (!parse_num(o, v, 0.01, 3600, &c->heartbeat_s))
+            return false;
     } else if (strcmp(o, "--radio") == 0) {
         if (!v || strlen(v) >= sizeof c->radio || !rt_radio_params_find(v)) {
             fprintf(stderr, "rtlab sim: --radio is lte, 3g or wifi, not '%s'\n",
@@ -124,26 +238,28 @@ static bool parse_option(int argc, char **argv, int *i, struct rt_sim_config *c,
         const struct rt_radio_battery *b = v ? rt_radio_battery_find(v) : NULL;
         if (b)
             c->battery_wh = b->wh;
-        else
-            ok = parse_num(o, v, 0.001, 10000, &c->battery_wh);
-    } else if (strcmp(o, "--payload") == 0 || strcmp(o, "--request-bytes") == 0 ||
-               strcmp(o, "--empty-bytes") == 0 || strcmp(o, "--answer-bytes") == 0) {
-        ok = parse_uint(o, v, 0, 1u << 30, &u);
-        uint32_t *field = o[2] == 'p'   ? &c->payload_bytes
-                          : o[2] == 'r' ? &c->request_bytes
-                          : o[2] == 'e' ? &c->empty_bytes
-                                        : &c->answer_bytes;
-        *field = (uint32_t)u;
+        else if (!parse_num(o, v, 0.001, 10000, &c->battery_wh))
+            return false;
+    } else if (strcmp(o, "--trace") == 0) {
+        if (!v) {
+            fprintf(stderr, "rtlab sim: --trace wants a file name\n");
+            return false;
+        }
+        m->trace = v;
+        if (!c->trace_clients)
+            c->trace_clients = 16;
     } else {
         takes = false;
         if (strcmp(o, "--sync") == 0)
             c->sync = true;
+        else if (strcmp(o, "--no-tcp") == 0)
+            c->tcp_overhead = false;
         else if (strcmp(o, "--json") == 0)
-            *out = OUT_JSON;
+            m->out = OUT_JSON;
         else if (strcmp(o, "--csv") == 0)
-            *out = OUT_CSV;
+            m->out = OUT_CSV;
         else if (strcmp(o, "--no-wall") == 0)
-            *no_wall = true;
+            m->no_wall = true;
         else {
             fprintf(stderr, "rtlab sim: unknown option '%s' (rtlab sim --help)\n", o);
             return false;
@@ -151,20 +267,7 @@ static bool parse_option(int argc, char **argv, int *i, struct rt_sim_config *c,
     }
     if (takes)
         (*i)++;
-    return ok;
-}
-
-static int print_report(const struct rt_sim_report *r, enum output out, bool with_wall)
-{
-    if (out == OUT_TABLE) {
-        sim_report_table(stdout, r);
-        return 0;
-    }
-    char buf[4096];
-    int n = out == OUT_JSON ? rt_sim_report_json(r, with_wall, buf, sizeof buf)
-                            : rt_sim_report_csv(r, with_wall, buf, sizeof buf);
-    fwrite(buf, 1, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1, stdout);
-    return 0;
+    return true;
 }
 
 /* ---- --bench ---------------------------------------------------------------- */
@@ -233,6 +336,7 @@ static int run_bench(void)
         fprintf(stderr, "rtlab sim: %s\n", err);
         return 1;
     }
+    rt_sim_report_free(&r);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("  wall time        %8.2f s\n", r.wall_s);
@@ -256,7 +360,7 @@ static int run_bench(void)
 /* Starts c again from the scenario file, then applies the options over it
  * (a flag beats the file). The options were checked on the first pass. */
 static bool load_scenario(const char *path, int argc, char **argv, struct rt_sim_config *c,
-                          enum output *out, bool *no_wall)
+                          struct cmd *m)
 {
     struct rt_sim_scenario s;
     char err[512];
@@ -266,12 +370,74 @@ static bool load_scenario(const char *path, int argc, char **argv, struct rt_sim
         return false;
     }
     c->progress = true;
-    if (s.pending[0])
-        fprintf(stderr, "rtlab sim: %s: not modelled yet, so not applied: %s\n", path, s.pending);
     for (int i = 1; i < argc; i++)
-        if (argv[i][0] == '-' && !parse_option(argc, argv, &i, c, out, no_wall))
+        if (argv[i][0] == '-' && !parse_option(argc, argv, &i, c, m))
             return false;
     return true;
+}
+
+/* Runs c; prints the error and returns the exit code when it fails. */
+static int run(const struct rt_sim_config *c, struct rt_sim_report *r)
+{
+    char err[256];
+    int rc = rt_sim_run(c, r, err, sizeof err);
+    if (rc == 0)
+        return 0;
+    fprintf(stderr, "rtlab sim: %s\n", err);
+    return rc == RT_SIM_EINVAL ? 2 : 1;
+}
+
+static int write_trace(const struct rt_sim_report *r, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "rtlab sim: cannot write the trace to %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    int bad = rt_sim_trace_write(r, f);
+    if (fclose(f) != 0 || bad) {
+        fprintf(stderr, "rtlab sim: writing the trace to %s failed\n", path);
+        return 1;
+    }
+    if (r->trace_truncated)
+        fprintf(stderr, "rtlab sim: the trace stopped at %d lines; fewer --trace-clients or a "
+                        "shorter --duration keeps it whole\n", RT_SIM_TRACE_MAX);
+    return 0;
+}
+
+/* rtlab sim compare: the four approaches on one configuration. */
+static int compare(const struct rt_sim_config *base, const struct cmd *m)
+{
+    struct rt_sim_report r[4];
+    for (int a = 0; a < 4; a++) {
+        struct rt_sim_config c = *base;
+        c.approach = (enum rt_sim_approach)a;
+        c.trace_clients = 0;
+        int rc = run(&c, &r[a]);
+        if (rc != 0) {
+            while (a-- > 0)
+                rt_sim_report_free(&r[a]);
+            return rc;
+        }
+    }
+    if (m->out == OUT_TABLE) {
+        sim_compare_table(stdout, r);
+    } else {
+        for (int a = 0; a < 4; a++) {
+            char buf[4096];
+            int n = m->out == OUT_JSON ? rt_sim_report_json(&r[a], !m->no_wall, buf, sizeof buf)
+                                       : rt_sim_report_csv(&r[a], !m->no_wall, buf, sizeof buf);
+            /* CSV: one header line, then a row per approach */
+            const char *row = buf;
+            if (m->out == OUT_CSV && a > 0)
+                row = strchr(buf, '\n') + 1;
+            fwrite(row, 1, strlen(row), stdout);
+            (void)n;
+        }
+    }
+    for (int a = 0; a < 4; a++)
+        rt_sim_report_free(&r[a]);
+    return 0;
 }
 
 int rt_cmd_sim(int argc, char **argv)
@@ -279,15 +445,15 @@ int rt_cmd_sim(int argc, char **argv)
     struct rt_sim_config c;
     rt_sim_config_init(&c);
     c.progress = true;
-    enum output out = OUT_TABLE;
-    bool no_wall = false;
+    struct cmd m = {OUT_TABLE, false, NULL};
     const char *scenario = NULL;
-    for (int i = 1; i < argc; i++) {
+    bool comparing = argc > 1 && strcmp(argv[1], "compare") == 0;
+    for (int i = comparing ? 2 : 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage_text, stdout);
             return 0;
         }
-        if (strcmp(argv[i], "--bench") == 0)
+        if (strcmp(argv[i], "--bench") == 0 && !comparing)
             return run_bench();
         if (argv[i][0] != '-' && !scenario) {
             scenario = argv[i];
@@ -297,24 +463,32 @@ int rt_cmd_sim(int argc, char **argv)
             fprintf(stderr, "rtlab sim: one scenario file at most, not '%s' too\n", argv[i]);
             return 2;
         }
-        if (!parse_option(argc, argv, &i, &c, &out, &no_wall))
+        if (!parse_option(argc, argv, &i, &c, &m))
             return 2;
     }
-    if (scenario && !load_scenario(scenario, argc, argv, &c, &out, &no_wall))
+    if (comparing && !scenario) {
+        fprintf(stderr, "rtlab sim compare: which scenario? (rtlab sim compare "
+                        "sim/scenarios/chat.json)\n");
         return 2;
+    }
+    if (scenario && !load_scenario(scenario, argc - comparing, argv + comparing, &c, &m))
+        return 2;
+    if (comparing)
+        return compare(&c, &m);
     struct rt_sim_report r;
-    char err[256];
-    int rc = rt_sim_run(&c, &r, err, sizeof err);
-    if (rc == RT_SIM_EINVAL || rc == RT_SIM_EUNMODELLED) {
-        fprintf(stderr, "rtlab sim: %s\n", err);
-        if (rc == RT_SIM_EUNMODELLED && scenario)
-            fprintf(stderr, "rtlab sim: add --approach short to run %s as short polling\n",
-                    scenario);
-        return 2;
+    int rc = run(&c, &r);
+    if (rc != 0)
+        return rc;
+    if (m.out == OUT_TABLE) {
+        sim_report_table(stdout, &r);
+    } else {
+        char buf[4096];
+        int n = m.out == OUT_JSON ? rt_sim_report_json(&r, !m.no_wall, buf, sizeof buf)
+                                  : rt_sim_report_csv(&r, !m.no_wall, buf, sizeof buf);
+        fwrite(buf, 1, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1, stdout);
     }
-    if (rc != 0) {
-        fprintf(stderr, "rtlab sim: %s\n", err);
-        return 1;
-    }
-    return print_report(&r, out, !no_wall);
+    if (m.trace)
+        rc = write_trace(&r, m.trace);
+    rt_sim_report_free(&r);
+    return rc;
 }

@@ -114,6 +114,43 @@ static int check_config(const struct rt_sim_config *c, char *err, size_t err_len
         bad = "radio: lte, 3g or wifi";
     else if (!(c->battery_wh > 0 && c->battery_wh <= 1e4))
         bad = "battery: more than 0 and at most 10000 Wh";
+    else if (!(c->timeout_s >= 0 && c->timeout_s <= RT_LONG_POLL_MAX_S))
+        bad = "timeout: from 0 to 120 s, as the long-polling server allows";
+    else if (!(c->gap_ms >= 0 && c->gap_ms <= 3.6e6))
+        bad = "gap: from 0 to 3600000 ms";
+    else if (!(c->heartbeat_s <= 3600) || (c->heartbeat_s > 0 && c->heartbeat_s < 0.01))
+        bad = "heartbeat: from 0.01 to 3600 s (0: the approach's default, < 0: none)";
+    else if (!(c->upstream_rate >= 0 && c->upstream_rate <= 1000))
+        bad = "upstream_rate: from 0 to 1000 messages per second per client";
+    else if (c->burst < 1 || c->burst > 1000000)
+        bad = "burst: from 1 to 1000000 messages per update";
+    else if (!(c->rtt_sigma >= 0 && c->rtt_sigma <= 3))
+        bad = "rtt_sigma: from 0 to 3";
+    else if (!(c->drop_mean_s == 0 || (c->drop_mean_s >= 1 && c->drop_mean_s <= 365 * 86400.0)))
+        bad = "drop_mean: 0 (no drops) or from 1 s to a year";
+    else if ((unsigned)c->reconnect > RT_SIM_RC_FULL_JITTER)
+        bad = "reconnect: immediate, fixed, stepped, backoff, half_jitter or full_jitter";
+    else if (!(c->reconnect_base_s >= 0.001 && c->reconnect_base_s <= 3600 &&
+               c->reconnect_max_s >= c->reconnect_base_s && c->reconnect_max_s <= 86400))
+        bad = "reconnect_base / reconnect_max: base from 0.001 to 3600 s, max from base to 86400 s";
+    else if (!(c->restart_down_s >= 0 && c->restart_down_s <= 86400) ||
+             !(c->restart_every_s == 0 ||
+               (c->restart_every_s > c->restart_down_s && c->restart_every_s <= 365 * 86400.0)))
+        bad = "restart: down from 0 to 86400 s, every 0 (once) or longer than down";
+    else if (!(c->restart_at_s <= 365 * 86400.0))
+        bad = "restart_at: at most a year (< 0: never)";
+    else if (!(c->lb_idle_s == 0 || (c->lb_idle_s >= 1 && c->lb_idle_s <= 86400)))
+        bad = "lb_idle: 0 (no load balancer) or from 1 to 86400 s";
+    else if (!(c->broker_at_s <= 365 * 86400.0) ||
+             !(c->broker_down_s >= 0 && c->broker_down_s <= 86400))
+        bad = "broker: at most a year (< 0: never), down from 0 to 86400 s";
+    else if (!(c->slow_share >= 0 && c->slow_share <= 1) ||
+             !(c->slow_bytes_per_s >= 1 && c->slow_bytes_per_s <= 1e10))
+        bad = "slow: share from 0 to 1, bytes_per_s from 1 to 1e10";
+    else if (c->send_queue < 1)
+        bad = "send_queue: at least 1 byte";
+    else if (c->trace_clients > 100000)
+        bad = "trace_clients: at most 100000";
     if (!bad)
         return 0;
     snprintf(err, err_len, "%s", bad);
@@ -132,28 +169,73 @@ void sim_at(struct sim *s, rt_sim_time t, uint64_t data)
     }
 }
 
-/* An exponential delay (us) for a Poisson process of rate per second. */
-static rt_sim_time exp_delay(struct rt_rng *rng, double rate)
+/* Logs burst messages published on topic k at time published, and lets the
+ * model push them (at now: later than published when a broker held them). */
+static void publish(struct sim *s, uint32_t k, rt_sim_time published, rt_sim_time now)
 {
-    double u = rt_rng_unit(rng); /* [0, 1): 1 - u is never 0 */
-    return (rt_sim_time)(-log(1.0 - u) / rate * 1e6);
+    struct sim_topic *t = &s->topics[k];
+    for (uint32_t m = 0; m < s->c->burst; m++) {
+        uint64_t idx = s->log_len++;
+        s->log[idx & s->log_mask] = (struct sim_log_entry){published, t->last_idx};
+        t->last_idx = idx + 1;
+        t->last_id++;
+    }
+    s->r->published += s->c->burst;
+    if (s->model->on_publish)
+        s->model->on_publish(s, k, s->c->burst, now);
 }
 
 /*
  * K topics each updated as a Poisson process of rate r are, together, one
  * Poisson process of rate K r whose each arrival falls on a topic chosen
- * uniformly. So one event stands for all the topics, whatever K is.
+ * uniformly. So one event stands for all the topics, whatever K is. An
+ * arrival is one message, or a burst of --burst messages at once.
+ *
+ * During a broker outage the publishes reach no server: they wait (the
+ * publisher retries, or the broker keeps them) and go out together when it
+ * is back, keeping their publish times, so their latency shows the wait.
  */
 static void on_publish(struct sim *s, rt_sim_time now)
 {
     uint32_t k = s->c->topics == 1 ? 0 : (uint32_t)rt_rng_below(&s->rng, s->c->topics);
-    struct sim_topic *t = &s->topics[k];
-    uint64_t idx = s->log_len++;
-    s->log[idx & s->log_mask] = (struct sim_log_entry){now, t->last_idx};
-    t->last_idx = idx + 1;
-    t->last_id++;
-    s->r->published++;
-    sim_at(s, now + exp_delay(&s->rng, s->c->rate * s->c->topics), EV(EV_PUBLISH, 0));
+    sim_at(s, now + sim_exp_delay(&s->rng, s->c->rate * s->c->topics), EV(EV_PUBLISH, 0));
+    rt_sim_time at = (rt_sim_time)(s->c->broker_at_s * 1e6);
+    if (s->c->broker_at_s >= 0 && now >= at && now < s->broker_back) {
+        if (s->deferred_len == s->deferred_cap) {
+            size_t cap = s->deferred_cap ? 2 * s->deferred_cap : 1024;
+            struct sim_deferred *v = realloc(s->deferred, cap * sizeof *v);
+            if (!v) {
+                fprintf(stderr, "rtlab sim: out of memory for the broker's backlog\n");
+                exit(1);
+            }
+            s->deferred = v;
+            s->deferred_cap = cap;
+        }
+        s->deferred[s->deferred_len++] = (struct sim_deferred){now, k};
+        return;
+    }
+    publish(s, k, now, now);
+}
+
+static void on_broker_back(struct sim *s, rt_sim_time now)
+{
+    for (size_t i = 0; i < s->deferred_len; i++)
+        publish(s, s->deferred[i].topic, s->deferred[i].time, now);
+    s->deferred_len = 0;
+}
+
+static void on_restart(struct sim *s, rt_sim_time now)
+{
+    if (s->model->on_restart)
+        s->model->on_restart(s, now);
+    if (s->c->restart_every_s > 0)
+        sim_at(s, now + (rt_sim_time)(s->c->restart_every_s * 1e6), EV(EV_RESTART, 0));
+}
+
+static void on_heartbeat(struct sim *s, rt_sim_time now)
+{
+    s->model->on_heartbeat(s, now);
+    sim_at(s, now + s->heartbeat, EV(EV_HEARTBEAT, 0));
 }
 
 /* ---- Delivering ---------------------------------------------------------- */
@@ -182,6 +264,7 @@ uint64_t sim_deliver(struct sim *s, uint32_t topic, uint32_t *since, rt_sim_time
         rt_hist_record(s->latency, at - published);
     }
     s->r->delivered += gap;
+    s->r->bytes_payload += gap * s->c->payload_bytes;
     return gap;
 }
 
@@ -210,6 +293,38 @@ static void show_progress(const struct sim *s, rt_sim_time now, double started, 
 
 /* ---- The run --------------------------------------------------------------- */
 
+/* About how often each client has an event of its own, in seconds: a poll
+ * for short polling; for long polling an answer (a message or the timeout);
+ * for the streams, whatever comes first of a message sent up, a drop, or a
+ * load balancer's idle check (the pushes themselves are not events). */
+static double period_s(const struct rt_sim_config *c)
+{
+    if (c->approach == RT_SIM_SHORT)
+        return c->interval_s;
+    double p = c->approach == RT_SIM_LONG ? c->timeout_s + 1e-3 : 3600;
+    if (c->approach == RT_SIM_LONG && c->rate > 0)
+        p = fmin(p, 1 / c->rate);
+    if (c->upstream_rate > 0)
+        p = fmin(p, 1 / c->upstream_rate);
+    if (c->drop_mean_s > 0)
+        p = fmin(p, c->drop_mean_s);
+    if (c->lb_idle_s > 0)
+        p = fmin(p, c->lb_idle_s);
+    return fmax(p, 1e-3);
+}
+
+/* How far back a client may need the log: a poll interval or hold, or a
+ * stream's dead time (a watchdog of 2.5 heartbeats) and its reconnect. */
+static double lookback_s(const struct rt_sim_config *c)
+{
+    double w = c->approach == RT_SIM_SHORT  ? c->interval_s
+               : c->approach == RT_SIM_LONG ? c->timeout_s + 10
+                                            : 2.5 * 30 + c->reconnect_max_s;
+    if (c->heartbeat_s > 0 && c->approach >= RT_SIM_SSE)
+        w = 2.5 * c->heartbeat_s + c->reconnect_max_s;
+    return w + c->rtt_ms / 1e3 + 1.0;
+}
+
 /*
  * The queue's window: about 256 events per slot at the run's event rate
  * (each client has one event per interval), and enough slots that an
@@ -217,13 +332,13 @@ static void show_progress(const struct sim *s, rt_sim_time now, double started, 
  */
 static void queue_shape(const struct rt_sim_config *c, unsigned *gran, unsigned *slots)
 {
-    double per_us = (double)c->clients / (c->interval_s * 1e6) + c->rate * c->topics / 1e6;
+    double per_us = (double)c->clients / (period_s(c) * 1e6) + c->rate * c->topics / 1e6;
     unsigned g = 4;
     while (g < 20 && per_us * (double)(1u << g) < 256)
         g++;
     unsigned n = 10;
     while (n < 20 &&
-           (double)((uint64_t)1 << (n + g)) < 2.5 * (c->interval_s * 1e6 + c->rtt_ms * 1e3))
+           (double)((uint64_t)1 << (n + g)) < 2.5 * (period_s(c) * 1e6 + c->rtt_ms * 1e3))
         n++;
     *gran = g;
     *slots = n;
@@ -232,7 +347,7 @@ static void queue_shape(const struct rt_sim_config *c, unsigned *gran, unsigned 
 /* The log keeps a few intervals' worth of messages (at least 4096). */
 static int log_init(struct sim *s)
 {
-    double keep = 4.0 * s->c->rate * s->c->topics * (s->c->interval_s + s->c->rtt_ms / 1e3 + 1.0);
+    double keep = 4.0 * s->c->rate * s->c->topics * s->c->burst * lookback_s(s->c);
     uint64_t n = 4096;
     while ((double)n < keep && n < ((uint64_t)1 << 34))
         n <<= 1;
@@ -244,7 +359,22 @@ static int log_init(struct sim *s)
 
 static const struct sim_model *model_of(enum rt_sim_approach a)
 {
-    return a == RT_SIM_SHORT ? &sim_short_poll : NULL;
+    static const struct sim_model *const models[] = {&sim_short_poll, &sim_long_poll, &sim_sse,
+                                                     &sim_ws};
+    return (unsigned)a < 4 ? models[a] : NULL;
+}
+
+/* The server's heartbeat period, us: the configured one, or the approach's
+ * default (the servers' RT_SSE_HEARTBEAT_MS and RT_WS_HEARTBEAT_MS). */
+static rt_sim_time heartbeat_of(const struct rt_sim_config *c)
+{
+    if (c->approach != RT_SIM_SSE && c->approach != RT_SIM_WS)
+        return 0;
+    if (c->heartbeat_s < 0)
+        return 0;
+    if (c->heartbeat_s > 0)
+        return (rt_sim_time)(c->heartbeat_s * 1e6);
+    return (c->approach == RT_SIM_SSE ? RT_SSE_HEARTBEAT_MS : RT_WS_HEARTBEAT_MS) * 1000u;
 }
 
 /* The run's own allocations, sampled (every million events, and once all
@@ -266,10 +396,22 @@ static void run_loop(struct sim *s)
     struct rt_sim_event ev;
     while (rt_simq_pop(&s->q, &ev) && ev.time < s->end) {
         s->r->events++;
-        if (EV_KIND(ev.data) == EV_PUBLISH)
+        switch (EV_KIND(ev.data)) {
+        case EV_PUBLISH:
             on_publish(s, ev.time);
-        else
+            break;
+        case EV_RESTART:
+            on_restart(s, ev.time);
+            break;
+        case EV_BROKER_BACK:
+            on_broker_back(s, ev.time);
+            break;
+        case EV_HEARTBEAT:
+            on_heartbeat(s, ev.time);
+            break;
+        default:
             s->model->on_event(s, ev.time, ev.data);
+        }
         if ((s->r->events & ((1u << 20) - 1)) == 0) {
             note_memory(s);
             if (tty)
@@ -295,6 +437,11 @@ static void close_radios(struct sim *s)
         rt_radio_battery_pct_per_hour(per_client, s->c->duration_s, s->c->battery_wh);
 }
 
+/* A connection's memory on the server, bytes: our server's own (its RSS per
+ * connection) and the kernel's socket buffers, measured with 5,000 idle
+ * connections by scripts/measure-wire.sh (docs/sim-wire.md). */
+static const double conn_memory[4] = {4096, 4096, 4096, 4096};
+
 static void summarise(struct sim *s, double wall)
 {
     struct rt_sim_report *r = s->r;
@@ -311,7 +458,9 @@ static void summarise(struct sim *s, double wall)
         r->latency_ms_max = 0;
     r->up_per_client_s = (double)r->bytes_up / n / c->duration_s;
     r->down_per_client_s = (double)r->bytes_down / n / c->duration_s;
+    r->server_memory_bytes = r->connections * conn_memory[c->approach];
     r->clipped = s->clipped;
+    r->in_flight += s->deferred_len * c->burst; /* still held by the broker */
     close_radios(s);
     r->wall_s = wall;
 }
@@ -325,14 +474,10 @@ int rt_sim_run(const struct rt_sim_config *c, struct rt_sim_report *r, char *err
         return rc;
     struct sim s = {.c = c, .r = r, .model = model_of(c->approach)};
     s.radio_p = rt_radio_params_find(c->radio);
-    if (!s.model) {
-        snprintf(err, err_len, "approach %s: not modelled yet (only short is)",
-                 rt_sim_approach_name(c->approach));
-        return RT_SIM_EUNMODELLED;
-    }
     double started = wall_now();
     s.end = (rt_sim_time)(c->duration_s * 1e6);
     s.rtt = (rt_sim_time)(c->rtt_ms * 1e3);
+    s.heartbeat = heartbeat_of(c);
     rt_rng_seed(&s.rng, c->seed);
     unsigned gran, slots;
     queue_shape(c, &gran, &slots);
@@ -340,22 +485,36 @@ int rt_sim_run(const struct rt_sim_config *c, struct rt_sim_report *r, char *err
     s.radio = calloc(c->clients, sizeof *s.radio); /* all zero: IDLE since 0 */
     rc =
         s.latency && s.radio && rt_simq_init(&s.q, gran, slots) == 0 ? log_init(&s) : RT_SIM_ENOMEM;
+    if (rc == 0)
+        rc = sim_net_init(&s);
     if (rc == 0) {
         rt_hist_init(s.latency);
         if (c->rate > 0)
-            sim_at(&s, exp_delay(&s.rng, c->rate * c->topics), EV(EV_PUBLISH, 0));
+            sim_at(&s, sim_exp_delay(&s.rng, c->rate * c->topics), EV(EV_PUBLISH, 0));
+        if (c->restart_at_s >= 0)
+            sim_at(&s, (rt_sim_time)(c->restart_at_s * 1e6), EV(EV_RESTART, 0));
+        if (c->broker_at_s >= 0) {
+            rt_sim_time back = (rt_sim_time)((c->broker_at_s + c->broker_down_s) * 1e6);
+            s.broker_back = back;
+            sim_at(&s, back, EV(EV_BROKER_BACK, 0));
+        }
+        if (s.heartbeat)
+            sim_at(&s, s.heartbeat, EV(EV_HEARTBEAT, 0));
         rc = s.model->start(&s);
     }
     if (rc == 0) {
         note_memory(&s);
         run_loop(&s);
         s.model->finish(&s);
+        sim_net_finish(&s);
         summarise(&s, wall_now() - started);
     } else {
         snprintf(err, err_len, "out of memory");
+        rt_sim_report_free(r);
     }
     if (s.model->free)
         s.model->free(&s);
+    sim_net_free(&s);
     rt_simq_close(&s.q);
     free(s.latency);
     free(s.radio);

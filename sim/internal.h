@@ -13,16 +13,26 @@
 #include "rt_retry.h"
 #include "rt_sim.h"
 
-/* An event's 64 bits of data: a kind in the top byte, a client below. */
+/*
+ * An event's 64 bits of data: a kind in the top byte, a client in the low 32
+ * bits, and between them a 16-bit generation the models use to cancel
+ * events: a client's generation moves on when its connection changes, and
+ * an event that carries an older one is ignored when it comes up.
+ */
 #define EV_KIND_SHIFT 56
-#define EV_CLIENT_MASK ((UINT64_C(1) << EV_KIND_SHIFT) - 1)
+#define EV_CLIENT_MASK UINT64_C(0xffffffff)
 #define EV(kind, client) ((uint64_t)(kind) << EV_KIND_SHIFT | (uint64_t)(client))
+#define EVG(kind, client, gen) (EV(kind, client) | (uint64_t)(uint16_t)(gen) << 32)
 #define EV_KIND(data) ((unsigned)((data) >> EV_KIND_SHIFT))
 #define EV_CLIENT(data) ((data)&EV_CLIENT_MASK)
+#define EV_GEN(data) ((uint16_t)((data) >> 32))
 
 enum {
-    EV_PUBLISH = 0, /* the engine's: the next update on some topic */
-    EV_MODEL = 1,   /* models number their own kinds from here */
+    EV_PUBLISH = 0,    /* the engine's: the next update on some topic */
+    EV_RESTART = 1,    /* the server goes down (restart_at_s, restart_every_s) */
+    EV_BROKER_BACK = 2, /* the broker delivers again: the waiting publishes go out */
+    EV_HEARTBEAT = 3,  /* the server's heartbeat timer (one for all streams) */
+    EV_MODEL = 8,      /* models number their own kinds from here */
 };
 
 /*
@@ -49,8 +59,21 @@ struct sim;
 struct sim_model {
     int (*start)(struct sim *s);
     void (*on_event)(struct sim *s, rt_sim_time now, uint64_t data);
+    /* n new messages on topic reach the server at now (NULL: the model's
+     * clients come and fetch them) */
+    void (*on_publish)(struct sim *s, uint32_t topic, uint32_t n, rt_sim_time now);
+    /* the server goes down at now: every connection closes (NULL: nothing held) */
+    void (*on_restart)(struct sim *s, rt_sim_time now);
+    /* the server's heartbeat timer fires (NULL: no heartbeat) */
+    void (*on_heartbeat)(struct sim *s, rt_sim_time now);
     void (*finish)(struct sim *s);
     void (*free)(struct sim *s);
+};
+
+/* A publish that waits for the broker to come back. */
+struct sim_deferred {
+    rt_sim_time time;
+    uint32_t topic;
 };
 
 struct sim {
@@ -71,6 +94,23 @@ struct sim {
     size_t model_bytes;
     const struct rt_radio_params *radio_p; /* the config's radio */
     struct rt_radio_state *radio;          /* per client, 16 bytes: its radio's account */
+
+    /* net.c: the network the models share */
+    uint32_t *rtt_of;       /* per client, us (NULL: every client has rtt) */
+    uint64_t conns;         /* connections open now */
+    double conn_area;       /* integral of conns over time, connection-us */
+    rt_sim_time conn_since; /* when conns last changed */
+    rt_sim_time heartbeat;  /* the server's heartbeat period, us (0: none) */
+    uint64_t slow_cut;      /* client i reads slowly when its hash is below this */
+    rt_sim_time series_step;
+    size_t series_k;         /* the step being counted, */
+    rt_sim_time series_next; /* and where the next one starts */
+    uint64_t trace_stride;  /* client i is traced when i % stride == 0 ... */
+    uint64_t trace_count;   /* ... and i / stride < count */
+    size_t trace_cap;
+    struct sim_deferred *deferred; /* publishes held by a broker outage */
+    size_t deferred_len, deferred_cap;
+    rt_sim_time broker_back; /* the outage's end (0: none going on) */
 };
 
 /* Schedules an event; a failure to allocate ends the run with ENOMEM. */
@@ -94,9 +134,111 @@ static inline rt_sim_time sim_radio(struct sim *s, uint64_t i, rt_sim_time t, ui
     return rt_radio_activity(s->radio_p, &s->radio[i], t, bytes_up, bytes_down);
 }
 
+/*
+ * ---- Bytes on the wire, beyond the configuration's (docs/sim-wire.md) ----
+ *
+ * Measured from rtlab's own servers and clients by scripts/measure-wire.sh
+ * (topic "t", 2-digit ids, 16-byte data); the configuration's request_bytes,
+ * empty_bytes, answer_bytes, envelope_bytes and message_bytes are the
+ * short-polling ones, which long polling shares.
+ */
+#define LONG_REQUEST_EXTRA 11 /* "&timeout=30" on the poll's target */
+#define POST_REQUEST_BYTES 147 /* POST /publish head (the data comes after) */
+#define POST_ANSWER_BYTES 113  /* its 200 {"id":N} */
+#define SSE_REQUEST_BYTES 98   /* GET /events head */
+#define SSE_RESUME_EXTRA 19    /* its Last-Event-ID: N header */
+#define SSE_HEAD_BYTES 215     /* the 200 answer's head and the retry: line */
+#define SSE_EVENT_EXTRA 28     /* id:, event:, data: and the blank line around a message */
+#define SSE_COMMENT_BYTES 3    /* ":\n\n", the heartbeat */
+#define WS_UPGRADE_BYTES 235   /* GET /ws with the upgrade headers */
+#define WS_ACCEPT_BYTES 129    /* 101 Switching Protocols */
+#define WS_SUBSCRIBE_BYTES 49  /* {"type":"subscribe","topic":"t","since":N} */
+#define WS_MESSAGE_EXTRA 16    /* {"type":"message",...} around a message's JSON */
+#define WS_PUBLISH_BYTES 50    /* {"type":"publish","topic":"t","data":} without data */
+#define WS_PING_BYTES 2        /* a ping frame with no payload */
+#define WS_PONG_BYTES 6        /* its pong, masked */
+
+/* A WebSocket frame's header: 2 bytes, 4 from 126 bytes, 10 from 65536; a
+ * client's frames add a 4-byte mask (RFC 6455 section 5.2). */
+static inline uint64_t ws_frame(uint64_t payload, bool masked)
+{
+    return payload + (payload < 126 ? 2 : payload < 65536 ? 4 : 10) + (masked ? 4 : 0);
+}
+
+/* ---- net.c: what every model's network does ----------------------------- */
+
+/* Client i's round trip, us. */
+static inline rt_sim_time sim_rtt(const struct sim *s, uint64_t i)
+{
+    return s->rtt_of ? s->rtt_of[i] : s->rtt;
+}
+
+/* Sets up the per-client RTTs, the series, the trace and the slow readers
+ * (engine.c calls it before the model starts). */
+int sim_net_init(struct sim *s);
+void sim_net_free(struct sim *s);
+
+/*
+ * Bytes on the wire. One write of app bytes in one direction: counted in the
+ * report with its TCP/IP headers (52 bytes a segment of at most 1448) and,
+ * when acked, the pure ACK the other side sends back. Returns the bytes the
+ * write puts on the wire (for the radio). A request is not acked (its
+ * answer carries the ACK); an answer or a push is.
+ */
+uint64_t sim_write(struct sim *s, bool s2c, uint64_t app, bool acked);
+/* A TCP handshake (SYN, SYN-ACK, ACK): counts the attempt and its bytes;
+ * returns the bytes the client sends. */
+uint64_t sim_handshake(struct sim *s, rt_sim_time t);
+/* A connection attempt refused (the server is down): SYN and RST. */
+void sim_refused(struct sim *s, rt_sim_time t);
+
+/* A connection opens or closes at t (for the time-averaged count). */
+void sim_conn_open(struct sim *s, rt_sim_time t);
+void sim_conn_close(struct sim *s, rt_sim_time t);
+/* One connection open from from to to, closed by then (a poll's own). */
+void sim_conn_span(struct sim *s, rt_sim_time from, rt_sim_time to);
+
+/* Whether the server accepts connections at time t (restarts). */
+bool sim_server_up(const struct sim *s, rt_sim_time t);
+
+/* The reconnect policy's delay, us, after k failures in a row. */
+rt_sim_time sim_reconnect_delay(struct sim *s, unsigned k);
+
+/* The topic of each client: the round-robin deal i mod K, shuffled
+ * (Fisher-Yates), so every topic has its share of clients; *out is NULL
+ * with one topic. The caller frees it. */
+int sim_deal_topics(struct sim *s, uint32_t **out);
+
+/* Whether client i is one of the slow readers. */
+static inline bool sim_slow(const struct sim *s, uint64_t i)
+{
+    return s->slow_cut && (i * UINT64_C(0x9E3779B97F4A7C15)) >> 32 < s->slow_cut;
+}
+
+/* A request reaches the server at t (the requests/s series). */
+void sim_count_request(struct sim *s, rt_sim_time t);
+
+/* An exponential delay (us) for a Poisson process of rate per second. */
+rt_sim_time sim_exp_delay(struct rt_rng *rng, double rate);
+
+/* Records a line of client i's trace, if i is sampled. */
+void sim_trace_line(struct sim *s, uint64_t i, rt_sim_time t, enum rt_sim_trace_kind kind, bool s2c,
+                    uint64_t bytes, uint64_t msg);
+static inline void sim_trace(struct sim *s, uint64_t i, rt_sim_time t, enum rt_sim_trace_kind kind,
+                             bool s2c, uint64_t bytes, uint64_t msg)
+{
+    if (s->trace_count && i % s->trace_stride == 0 && i / s->trace_stride < s->trace_count)
+        sim_trace_line(s, i, t, kind, s2c, bytes, msg);
+}
+
+/* Sorts the trace by time and closes the series (engine.c, at the end). */
+void sim_net_finish(struct sim *s);
+
 extern const struct sim_model sim_short_poll;
+extern const struct sim_model sim_long_poll, sim_sse, sim_ws;
 
 /* report.c: the report as a table for people. */
 void sim_report_table(FILE *f, const struct rt_sim_report *r);
+void sim_compare_table(FILE *f, const struct rt_sim_report r[4]);
 
 #endif

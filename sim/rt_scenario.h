@@ -6,11 +6,6 @@
  * Every field is checked: an unknown field, a wrong type or a value out of
  * range is refused with a message that names the file and the field, e.g.
  * "chat.json: clients must be an integer from 1 to 4294967295, not 0".
- *
- * Some fields describe behaviour the simulator does not model yet (a
- * heartbeat, client messages upstream, the radio, ...). They are checked
- * like the others and kept in struct rt_sim_scenario, but change nothing in
- * the run; `pending` names the ones the file gave, so the command can say so.
  */
 #ifndef RT_SCENARIO_H
 #define RT_SCENARIO_H
@@ -29,22 +24,11 @@
 /* Limits on the two text fields, so the struct needs no heap. */
 #define RT_SIM_SCENARIO_TEXT_MAX 1024
 
-/*
- * What a scenario says beyond the configuration. Caller-owned storage with
- * no pointers: nothing to free. The numeric fields awaiting models are 0 and
- * the strings empty when the file leaves them out.
- */
+/* What a scenario says beyond the configuration. Caller-owned storage with
+ * no pointers: nothing to free. */
 struct rt_sim_scenario {
     char description[RT_SIM_SCENARIO_TEXT_MAX]; /* what is simulated */
     char why[RT_SIM_SCENARIO_TEXT_MAX];         /* the article's reasoning */
-    /* Awaiting models (docs/sim.md, "Scenarios"): */
-    double timeout_s;     /* long polling: how long the server holds a poll */
-    double heartbeat_s;   /* SSE comments, WebSocket pings */
-    double upstream_rate; /* messages each client sends per second */
-    double drop_mean_s;   /* mean time between a client's disconnections */
-    char radio[8];        /* "lte", "3g" or "wifi" */
-    char reconnect[16];   /* a reconnect policy, as in docs/sim.md */
-    char pending[256];    /* the awaiting fields given, comma-separated */
 };
 
 /*

@@ -3,10 +3,9 @@
  * rt_sim_config, every field checked.
  *
  * The fields are one table: name, JSON type, range, and where the value
- * goes (the run's configuration, or the scenario's own record of fields the
- * models do not read yet). Checking and storing walk the table, so a field
- * is one line here, and when a model lands (a heartbeat, say) its field
- * moves from the scenario's record to the configuration by editing its line.
+ * goes (the run's configuration, or the scenario's own text: its
+ * description and why). Checking and storing walk the table, so a field is
+ * one line here.
  *
  * Names follow the report's --json keys (clients, interval_s, rtt_ms...), so
  * a report's configuration reads back as a scenario. The bytes options take
@@ -35,6 +34,7 @@ enum kind {
     K_TEXT,     /* a non-empty string, stored in a char array */
     K_CHOICE,   /* one of a list of strings, stored in a char array */
     K_APPROACH, /* short|long|sse|ws, stored as enum rt_sim_approach */
+    K_RECONNECT, /* a reconnect policy's name, stored as enum rt_sim_reconnect */
 };
 
 enum where { IN_CONFIG, IN_SCENARIO };
@@ -47,7 +47,7 @@ struct field {
     double lo, hi;       /* the range, both ends included... */
     bool lo_open;        /* ...but lo excluded when this is set */
     const char *const *choices;
-    bool required, pending; /* pending: awaits a model, not applied */
+    bool required;
 };
 
 static const char *const radios[] = {"lte", "3g", "wifi", NULL};
@@ -60,29 +60,45 @@ static const char *const reconnects[] = {"immediate",   "fixed",       "stepped"
 
 /* The ranges are the command's (cmd.c) and the engine's (check_config). */
 static const struct field fields[] = {
-    {"description", K_TEXT, SCN(description), 0, 0, false, NULL, true, false},
-    {"why", K_TEXT, SCN(why), 0, 0, false, NULL, true, false},
-    {"approach", K_APPROACH, CFG(approach), 0, 0, false, NULL, false, false},
-    {"clients", K_INT, CFG(clients), 1, UINT32_MAX, false, NULL, false, false},
-    {"interval_s", K_NUM, CFG(interval_s), 0, 86400, true, NULL, false, false},
-    {"rate", K_NUM, CFG(rate), 0, 1e6, false, NULL, false, false},
-    {"topics", K_INT, CFG(topics), 1, UINT32_MAX, false, NULL, false, false},
-    {"duration_s", K_NUM, CFG(duration_s), 0, 365 * 86400.0, true, NULL, false, false},
-    {"rtt_ms", K_NUM, CFG(rtt_ms), 0, 60000, false, NULL, false, false},
+    {"description", K_TEXT, SCN(description), 0, 0, false, NULL, true},
+    {"why", K_TEXT, SCN(why), 0, 0, false, NULL, true},
+    {"approach", K_APPROACH, CFG(approach), 0, 0, false, NULL, false},
+    {"clients", K_INT, CFG(clients), 1, UINT32_MAX, false, NULL, false},
+    {"interval_s", K_NUM, CFG(interval_s), 0, 86400, true, NULL, false},
+    {"rate", K_NUM, CFG(rate), 0, 1e6, false, NULL, false},
+    {"topics", K_INT, CFG(topics), 1, UINT32_MAX, false, NULL, false},
+    {"duration_s", K_NUM, CFG(duration_s), 0, 365 * 86400.0, true, NULL, false},
+    {"rtt_ms", K_NUM, CFG(rtt_ms), 0, 60000, false, NULL, false},
     /* 2^53: the largest a JSON number carries exactly (--seed takes any). */
-    {"seed", K_INT, CFG(seed), 0, 9007199254740992.0, false, NULL, false, false},
-    {"sync", K_BOOL, CFG(sync), 0, 0, false, NULL, false, false},
-    {"ring", K_INT, CFG(ring), 1, UINT32_MAX, false, NULL, false, false},
-    {"payload_bytes", K_INT, CFG(payload_bytes), 0, 1 << 30, false, NULL, false, false},
-    {"request_bytes", K_INT, CFG(request_bytes), 0, 1 << 30, false, NULL, false, false},
-    {"empty_bytes", K_INT, CFG(empty_bytes), 0, 1 << 30, false, NULL, false, false},
-    {"answer_bytes", K_INT, CFG(answer_bytes), 0, 1 << 30, false, NULL, false, false},
-    {"timeout_s", K_NUM, SCN(timeout_s), 0, 3600, true, NULL, false, true},
-    {"heartbeat_s", K_NUM, SCN(heartbeat_s), 0, 3600, true, NULL, false, true},
-    {"upstream_rate", K_NUM, SCN(upstream_rate), 0, 1e6, false, NULL, false, true},
-    {"drop_mean_s", K_NUM, SCN(drop_mean_s), 0, 365 * 86400.0, true, NULL, false, true},
-    {"radio", K_CHOICE, SCN(radio), 0, 0, false, radios, false, true},
-    {"reconnect", K_CHOICE, SCN(reconnect), 0, 0, false, reconnects, false, true},
+    {"seed", K_INT, CFG(seed), 0, 9007199254740992.0, false, NULL, false},
+    {"sync", K_BOOL, CFG(sync), 0, 0, false, NULL, false},
+    {"ring", K_INT, CFG(ring), 1, UINT32_MAX, false, NULL, false},
+    {"payload_bytes", K_INT, CFG(payload_bytes), 0, 1 << 30, false, NULL, false},
+    {"request_bytes", K_INT, CFG(request_bytes), 0, 1 << 30, false, NULL, false},
+    {"empty_bytes", K_INT, CFG(empty_bytes), 0, 1 << 30, false, NULL, false},
+    {"answer_bytes", K_INT, CFG(answer_bytes), 0, 1 << 30, false, NULL, false},
+    {"header_extra_bytes", K_INT, CFG(header_extra_bytes), 0, 1 << 20, false, NULL, false},
+    {"tcp_overhead", K_BOOL, CFG(tcp_overhead), 0, 0, false, NULL, false},
+    {"timeout_s", K_NUM, CFG(timeout_s), 0, 120, false, NULL, false},
+    {"gap_ms", K_NUM, CFG(gap_ms), 0, 3.6e6, false, NULL, false},
+    {"heartbeat_s", K_NUM, CFG(heartbeat_s), 0.01, 3600, false, NULL, false},
+    {"upstream_rate", K_NUM, CFG(upstream_rate), 0, 1000, false, NULL, false},
+    {"burst", K_INT, CFG(burst), 1, 1000000, false, NULL, false},
+    {"rtt_sigma", K_NUM, CFG(rtt_sigma), 0, 3, false, NULL, false},
+    {"drop_mean_s", K_NUM, CFG(drop_mean_s), 1, 365 * 86400.0, false, NULL, false},
+    {"reconnect", K_RECONNECT, CFG(reconnect), 0, 0, false, reconnects, false},
+    {"reconnect_base_s", K_NUM, CFG(reconnect_base_s), 0.001, 3600, false, NULL, false},
+    {"reconnect_max_s", K_NUM, CFG(reconnect_max_s), 0.001, 86400, false, NULL, false},
+    {"restart_at_s", K_NUM, CFG(restart_at_s), 0, 365 * 86400.0, false, NULL, false},
+    {"restart_down_s", K_NUM, CFG(restart_down_s), 0, 86400, false, NULL, false},
+    {"restart_every_s", K_NUM, CFG(restart_every_s), 0, 365 * 86400.0, false, NULL, false},
+    {"lb_idle_s", K_NUM, CFG(lb_idle_s), 1, 86400, false, NULL, false},
+    {"broker_at_s", K_NUM, CFG(broker_at_s), 0, 365 * 86400.0, false, NULL, false},
+    {"broker_down_s", K_NUM, CFG(broker_down_s), 0, 86400, false, NULL, false},
+    {"slow_share", K_NUM, CFG(slow_share), 0, 1, false, NULL, false},
+    {"slow_bytes_per_s", K_NUM, CFG(slow_bytes_per_s), 1, 1e10, false, NULL, false},
+    {"send_queue", K_INT, CFG(send_queue), 1, UINT32_MAX, false, NULL, false},
+    {"radio", K_CHOICE, CFG(radio), 0, 0, false, radios, false},
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -139,7 +155,8 @@ static void describe(const struct field *f, char *out, size_t len)
     case K_APPROACH:
         snprintf(out, len, "one of \"short\", \"long\", \"sse\", \"ws\"");
         break;
-    case K_CHOICE: {
+    case K_CHOICE:
+    case K_RECONNECT: {
         size_t used = (size_t)snprintf(out, len, "one of");
         for (size_t i = 0; f->choices[i] && used < len; i++)
             used +=
@@ -186,6 +203,7 @@ static bool is_in_range(const struct field *f, const cJSON *v)
     case K_APPROACH:
         return rt_sim_approach_parse(v->valuestring) >= 0;
     case K_CHOICE:
+    case K_RECONNECT:
         return choice_of(f->choices, v->valuestring) >= 0;
     default:
         return true;
@@ -214,6 +232,10 @@ static void store(const struct field *f, const cJSON *v, struct rt_sim_config *c
         *(enum rt_sim_approach *)(void *)p =
             (enum rt_sim_approach)rt_sim_approach_parse(v->valuestring);
         break;
+    case K_RECONNECT:
+        *(enum rt_sim_reconnect *)(void *)p =
+            (enum rt_sim_reconnect)rt_sim_reconnect_parse(v->valuestring);
+        break;
     default:
         snprintf(p, f->size, "%s", v->valuestring);
         break;
@@ -241,10 +263,6 @@ static int apply(const char *name, const struct field *f, const cJSON *v, struct
                     f->name, want, v->valuestring);
     }
     store(f, v, c, s);
-    if (f->pending) {
-        size_t used = strlen(s->pending);
-        snprintf(s->pending + used, sizeof s->pending - used, "%s%s", used ? ", " : "", f->name);
-    }
     return 0;
 }
 

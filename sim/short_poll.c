@@ -24,14 +24,24 @@
  * lives in the event queue. 4 or 8 bytes a client, plus its one event (16
  * bytes) in the queue.
  *
- * WE SIMPLIFIED. Every request takes the same rtt; no request fails; the
- * connection is kept alive between polls (our client does, and the server's
- * idle timeout, 60 s, is longer than the usual interval).
+ * CONNECTIONS. The client keeps its connection alive between polls, as
+ * ours does, while the interval is shorter than the server's idle timeout
+ * (60 s) and any load balancer's (--lb-idle); otherwise the connection is
+ * closed while it waits and every poll pays a TCP handshake. A server
+ * restart closes every connection, and polls while it is down are refused:
+ * the client then waits as its reconnect policy says before it tries again.
+ * A silent link drop (--drop-mean) is found by the next poll, which hangs
+ * until the client's request timeout (10 s, RT_CLIENT_REQUEST_TIMEOUT_MS)
+ * and is retried on a new connection after the policy's delay.
+ *
+ * WE SIMPLIFIED. A client's requests all take its rtt; a handshake's extra
+ * round trip is counted in bytes and energy but not added to the latency.
  */
 #include <math.h>
 #include <stdlib.h>
 
 #include "internal.h"
+#include "rt_limits.h"
 
 enum { EV_POLL = EV_MODEL };
 
@@ -39,11 +49,21 @@ enum { EV_POLL = EV_MODEL };
  * (servers/harness/server.c writes it). */
 #define RESET_BODY_BYTES 24
 
+/* A client's link, one byte: */
+#define SP_OPEN 0x80u /* it has a keep-alive connection open */
+#define SP_DEAD 0x40u /* which a drop has silently broken */
+#define SP_FAILS 0x3fu /* failures in a row, for the reconnect policy */
+
 struct short_poll {
     uint32_t *since;     /* per client: the id of the last message it has */
     uint32_t *topic;     /* per client: the topic it follows (NULL: only one) */
-    rt_sim_time spacing; /* from one request to the next: T + rtt */
+    uint8_t *link;       /* per client: SP_ flags */
+    rt_sim_time interval; /* T */
+    bool keep_alive;     /* the connection outlives the interval */
+    rt_sim_time idle_limit; /* how long an idle connection lives (server, LB) */
 };
+
+enum { EV_DROP = EV_POLL + 1, EV_UP };
 
 /*
  * Random phases, numbered in order. Each client's first request leaves at a
@@ -60,30 +80,18 @@ struct short_poll {
  * Random Variate Generation", 1986, section V.2). We draw the E_k twice from
  * the same PRNG state: once for S_N, once to place the clients.
  *
- * The topics are the round-robin deal i mod K, shuffled (Fisher-Yates): every
- * topic has its share of the clients, at phases as independent as if each
- * client had been drawn on its own.
+ * The topics are dealt at random (sim_deal_topics): every topic has its share
+ * of the clients, at phases as independent as if each client had been drawn
+ * on its own.
  */
 static int sp_place(struct sim *s, struct short_poll *sp, rt_sim_time interval)
 {
     uint64_t n = s->c->clients;
-    if (s->c->topics > 1) {
-        sp->topic = malloc(n * sizeof *sp->topic);
-        if (!sp->topic)
-            return RT_SIM_ENOMEM;
-        s->model_bytes += n * sizeof *sp->topic;
-        for (uint64_t i = 0; i < n; i++)
-            sp->topic[i] = (uint32_t)(i % s->c->topics);
-        for (uint64_t i = n - 1; i > 0; i--) {
-            uint64_t j = rt_rng_below(&s->rng, i + 1);
-            uint32_t t = sp->topic[i];
-            sp->topic[i] = sp->topic[j];
-            sp->topic[j] = t;
-        }
-    }
+    if (sim_deal_topics(s, &sp->topic) != 0)
+        return RT_SIM_ENOMEM;
     if (s->c->sync) {
         for (uint64_t i = 0; i < n; i++)
-            sim_at(s, s->rtt / 2, EV(EV_POLL, i));
+            sim_at(s, sim_rtt(s, i) / 2, EV(EV_POLL, i));
         return 0;
     }
     struct rt_rng replay = s->rng;
@@ -94,7 +102,7 @@ static int sp_place(struct sim *s, struct short_poll *sp, rt_sim_time interval)
     for (uint64_t i = 0; i < n; i++) {
         sum += -log(1.0 - rt_rng_unit(&replay));
         rt_sim_time phase = (rt_sim_time)(sum / total * (double)interval);
-        sim_at(s, (phase < interval ? phase : interval - 1) + s->rtt / 2, EV(EV_POLL, i));
+        sim_at(s, (phase < interval ? phase : interval - 1) + sim_rtt(s, i) / 2, EV(EV_POLL, i));
     }
     return 0;
 }
@@ -108,11 +116,25 @@ static int sp_start(struct sim *s)
     sp->since = calloc(s->c->clients, sizeof *sp->since);
     if (!sp->since)
         return RT_SIM_ENOMEM;
-    s->model_bytes = s->c->clients * sizeof *sp->since;
+    sp->link = calloc(s->c->clients, sizeof *sp->link);
+    if (!sp->link)
+        return RT_SIM_ENOMEM;
+    s->model_bytes = s->c->clients * (sizeof *sp->since + sizeof *sp->link);
     rt_sim_time interval = (rt_sim_time)(s->c->interval_s * 1e6);
     if (interval == 0)
         interval = 1;
-    sp->spacing = interval + s->rtt;
+    sp->interval = interval;
+    double idle = RT_IDLE_TIMEOUT_MS / 1e3;
+    if (s->c->lb_idle_s > 0 && s->c->lb_idle_s < idle)
+        idle = s->c->lb_idle_s;
+    sp->idle_limit = (rt_sim_time)(idle * 1e6);
+    sp->keep_alive = interval < sp->idle_limit;
+    for (uint64_t i = 0; i < s->c->clients; i++) {
+        if (s->c->drop_mean_s > 0)
+            sim_at(s, sim_exp_delay(&s->rng, 1 / s->c->drop_mean_s), EV(EV_DROP, i));
+        if (s->c->upstream_rate > 0)
+            sim_at(s, sim_exp_delay(&s->rng, s->c->upstream_rate), EV(EV_UP, i));
+    }
     return sp_place(s, sp, interval);
 }
 
@@ -121,50 +143,153 @@ static uint32_t topic_of(const struct short_poll *sp, uint64_t i)
     return sp->topic ? sp->topic[i] : 0;
 }
 
+/* Client i's connection before a request leaves at t: opens one if it has
+ * none (a handshake). Returns the bytes the client sends for it. */
+static uint64_t sp_connect(struct sim *s, struct short_poll *sp, uint64_t i, rt_sim_time t)
+{
+    if (sp->link[i] & SP_OPEN)
+        return 0;
+    uint64_t bytes = sim_handshake(s, t);
+    sim_trace(s, i, t, RT_TR_CONNECT, false, bytes, 0);
+    if (sp->keep_alive) {
+        sp->link[i] |= SP_OPEN;
+        sim_conn_open(s, t);
+    }
+    return bytes;
+}
+
+/* The poll reaching the server at now failed (refused, or lost on a dead
+ * link and timed out at `noticed`): try again after the policy's delay. */
+static void sp_retry(struct sim *s, struct short_poll *sp, uint64_t i, rt_sim_time noticed,
+                     uint64_t data)
+{
+    unsigned k = sp->link[i] & SP_FAILS;
+    if (k < SP_FAILS)
+        sp->link[i]++;
+    sim_trace(s, i, noticed, RT_TR_DISCONNECT, true, 0, 0);
+    sim_at(s, noticed + sim_reconnect_delay(s, k) + sim_rtt(s, i) / 2, data);
+}
+
 /* A request reaches the server: answer it, and send the next one. */
+static void sp_poll(struct sim *s, struct short_poll *sp, rt_sim_time now, uint64_t data)
+{
+    uint64_t i = EV_CLIENT(data);
+    const struct rt_sim_config *c = s->c;
+    rt_sim_time rtt = sim_rtt(s, i), sent = now - rtt / 2;
+    if (sp->link[i] & SP_DEAD) { /* hangs until the client gives up */
+        sp->link[i] &= (uint8_t)~(SP_DEAD | SP_OPEN);
+        sim_conn_close(s, now);
+        s->r->drops++;
+        sim_radio(s, i, sent, sim_write(s, false, c->request_bytes + c->header_extra_bytes, false),
+                  0);
+        sp_retry(s, sp, i, sent + RT_CLIENT_REQUEST_TIMEOUT_MS * 1000u, data);
+        return;
+    }
+    if (!sim_server_up(s, now)) {
+        sim_refused(s, sent);
+        sim_radio(s, i, sent, 0, 0);
+        sp_retry(s, sp, i, now + rtt - rtt / 2, data);
+        return;
+    }
+    uint32_t topic = topic_of(sp, i);
+    struct rt_sim_report *r = s->r;
+    uint64_t up = sp_connect(s, sp, i, sent);
+    sim_count_request(s, now);
+    uint64_t req = c->request_bytes + c->header_extra_bytes;
+    up += sim_write(s, false, req, false);
+    sim_trace(s, i, sent, RT_TR_REQUEST, false, req, 0);
+    bool reset;
+    uint32_t before = sp->since[i];
+    rt_sim_time back = now + (rtt - rtt / 2);
+    uint64_t down;
+    bool slow = sim_slow(s, i);
+    uint64_t n = 0;
+    if (!slow) {
+        n = sim_deliver(s, topic, &sp->since[i], back, &reset);
+        down = reset ? c->answer_bytes + RESET_BODY_BYTES : n == 0 ? c->empty_bytes
+               : c->answer_bytes + c->envelope_bytes +
+                     n * (uint64_t)(c->message_bytes + c->payload_bytes);
+    } else { /* the answer takes its size / slow_bytes_per_s to arrive */
+        uint64_t gap = s->topics[topic].last_id - before;
+        down = gap > c->ring ? c->answer_bytes + RESET_BODY_BYTES : gap == 0 ? c->empty_bytes
+               : c->answer_bytes + c->envelope_bytes +
+                     gap * (uint64_t)(c->message_bytes + c->payload_bytes);
+        back += (rt_sim_time)((double)down / c->slow_bytes_per_s * 1e6);
+        n = sim_deliver(s, topic, &sp->since[i], back, &reset);
+    }
+    if (n == 0 && !reset)
+        r->empty++;
+    sp->link[i] &= (uint8_t)~SP_FAILS;
+    uint64_t wire = sim_write(s, true, down, true);
+    sim_trace(s, i, back, n ? RT_TR_RESPONSE : RT_TR_EMPTY, true, down, n ? sp->since[i] : 0);
+    /* The phone's radio: the request left rtt/2 ago, the answer lands rtt/2
+     * from now; two transfers, so the wait between them is at tail power. */
+    sim_radio(s, i, sent, up, 0);
+    sim_radio(s, i, back, 0, wire);
+    if (!sp->keep_alive) /* this poll's own connection, closed when idle */
+        sim_conn_span(s, sent, back + sp->idle_limit);
+    sim_at(s, back + sp->interval + rtt / 2, data);
+}
+
+/* A client sends a message up: POST /publish on its connection. */
+static void sp_upstream(struct sim *s, struct short_poll *sp, rt_sim_time now, uint64_t i)
+{
+    const struct rt_sim_config *c = s->c;
+    sim_at(s, now + sim_exp_delay(&s->rng, c->upstream_rate), EV(EV_UP, i));
+    if (!sim_server_up(s, now) || (sp->link[i] & SP_DEAD))
+        return; /* refused or lost: the client's own retry is not modelled */
+    rt_sim_time rtt = sim_rtt(s, i);
+    uint64_t up = sp_connect(s, sp, i, now);
+    uint64_t req = POST_REQUEST_BYTES + c->header_extra_bytes + c->payload_bytes;
+    up += sim_write(s, false, req, false);
+    uint64_t down = sim_write(s, true, POST_ANSWER_BYTES, true);
+    sim_count_request(s, now + rtt / 2);
+    s->r->upstream++;
+    sim_trace(s, i, now, RT_TR_PUBLISH, false, req, 0);
+    sim_radio(s, i, now, up, 0);
+    sim_radio(s, i, now + rtt, 0, down);
+    if (!sp->keep_alive)
+        sim_conn_span(s, now, now + rtt + sp->idle_limit);
+}
+
 static void sp_on_event(struct sim *s, rt_sim_time now, uint64_t data)
 {
     struct short_poll *sp = s->state;
     uint64_t i = EV_CLIENT(data);
-    const struct rt_sim_config *c = s->c;
-    uint32_t topic = topic_of(sp, i);
-    struct rt_sim_report *r = s->r;
-    r->requests++;
-    r->bytes_up += c->request_bytes;
-    bool reset;
-    rt_sim_time back = now + (s->rtt - s->rtt / 2);
-    uint64_t n = sim_deliver(s, topic, &sp->since[i], back, &reset);
-    uint64_t down;
-    if (reset) {
-        down = c->answer_bytes + RESET_BODY_BYTES;
-    } else if (n == 0) {
-        r->empty++;
-        down = c->empty_bytes;
-    } else {
-        down = c->answer_bytes + c->envelope_bytes +
-               n * (uint64_t)(c->message_bytes + c->payload_bytes);
+    switch (EV_KIND(data)) {
+    case EV_POLL:
+        sp_poll(s, sp, now, data);
+        break;
+    case EV_DROP: /* the link dies; the client finds out at its next poll */
+        if (sp->link[i] & SP_OPEN)
+            sp->link[i] |= SP_DEAD;
+        sim_at(s, now + sim_exp_delay(&s->rng, 1 / s->c->drop_mean_s), data);
+        break;
+    default:
+        sp_upstream(s, sp, now, i);
     }
-    r->bytes_down += down;
-    /* The phone's radio: the request left rtt/2 ago, the answer lands rtt/2
-     * from now; two transfers, so the wait between them is at tail power. */
-    sim_radio(s, i, now - s->rtt / 2, c->request_bytes, 0);
-    sim_radio(s, i, back, 0, down);
-    sim_at(s, now + sp->spacing, data);
 }
 
-/* What is still on the server unfetched at the end, and the connections. */
+/* The server goes down: every kept-alive connection closes. */
+static void sp_restart(struct sim *s, rt_sim_time now)
+{
+    struct short_poll *sp = s->state;
+    for (uint64_t i = 0; i < s->c->clients; i++) {
+        if (sp->link[i] & SP_OPEN) {
+            sp->link[i] &= (uint8_t)~(SP_OPEN | SP_DEAD);
+            sim_conn_close(s, now);
+            s->r->drops++;
+        }
+    }
+}
+
+/* What is still on the server unfetched at the end. */
 static void sp_finish(struct sim *s)
 {
     struct short_poll *sp = s->state;
     for (uint64_t i = 0; i < s->c->clients; i++)
         s->r->in_flight += s->topics[topic_of(sp, i)].last_id - sp->since[i];
-    /* Keep-alive: each client holds its connection between polls while the
-     * server's idle timeout (60 s) outlasts the interval; past that, it
-     * reconnects for every poll and holds one only for a round trip. */
-    double spacing = (double)sp->spacing / 1e6;
-    s->r->connections = s->c->interval_s < 60
-                            ? (double)s->c->clients
-                            : (double)s->c->clients * (s->c->rtt_ms / 1e3) / spacing;
+    s->r->server_memory_bytes = 0; /* set from connections in engine.c */
 }
 
 static void sp_free(struct sim *s)
@@ -173,9 +298,16 @@ static void sp_free(struct sim *s)
     if (sp) {
         free(sp->since);
         free(sp->topic);
+        free(sp->link);
     }
     free(sp);
     s->state = NULL;
 }
 
-const struct sim_model sim_short_poll = {sp_start, sp_on_event, sp_finish, sp_free};
+const struct sim_model sim_short_poll = {
+    .start = sp_start,
+    .on_event = sp_on_event,
+    .on_restart = sp_restart,
+    .finish = sp_finish,
+    .free = sp_free,
+};

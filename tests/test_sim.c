@@ -162,6 +162,7 @@ static struct rt_sim_report run(const struct rt_sim_config *c)
     int rc = rt_sim_run(c, &r, err, sizeof err);
     if (rc != 0)
         fail_msg("rt_sim_run: %d %s", rc, err);
+    rt_sim_report_free(&r); /* the figures stay; the series and trace go */
     return r;
 }
 
@@ -332,7 +333,7 @@ static void test_short_radio_energy(void **state)
     assert_within(busy.energy_j_per_client_hour, 3817, 0.01);
 }
 
-static void test_bad_config_and_unmodelled(void **state)
+static void test_bad_config(void **state)
 {
     (void)state;
     struct rt_sim_config c;
@@ -351,9 +352,15 @@ static void test_bad_config_and_unmodelled(void **state)
     assert_int_equal(rt_sim_run(&c, &r, err, sizeof err), RT_SIM_EINVAL);
     assert_non_null(strstr(err, "radio"));
     rt_sim_config_init(&c);
-    c.approach = RT_SIM_SSE;
-    assert_int_equal(rt_sim_run(&c, &r, err, sizeof err), RT_SIM_EUNMODELLED);
-    assert_non_null(strstr(err, "not modelled yet"));
+    c.approach = RT_SIM_LONG;
+    c.timeout_s = 121; /* more than the server allows */
+    assert_int_equal(rt_sim_run(&c, &r, err, sizeof err), RT_SIM_EINVAL);
+    assert_non_null(strstr(err, "timeout"));
+    rt_sim_config_init(&c);
+    c.restart_at_s = 10;
+    c.restart_every_s = 3; /* not longer than restart_down_s (5) */
+    assert_int_equal(rt_sim_run(&c, &r, err, sizeof err), RT_SIM_EINVAL);
+    assert_non_null(strstr(err, "restart"));
 }
 
 int main(void)
@@ -369,7 +376,7 @@ int main(void)
         cmocka_unit_test(test_short_no_loss_no_duplicates),
         cmocka_unit_test(test_short_ring_overflow_counts_lost),
         cmocka_unit_test(test_short_radio_energy),
-        cmocka_unit_test(test_bad_config_and_unmodelled),
+        cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,11 +6,7 @@
  * a wrong type, a value out of range) is refused with its own code and a
  * message naming file and field.
  *
- * Approaches not modelled yet (long, sse, ws) are refused by rt_sim_run and
- * by `rtlab sim` with "not modelled yet"; for those files the test checks the
- * refusal, then runs the same scenario as short polling, which is what
- * `rtlab sim FILE --approach short` does. When a model lands, its files run
- * as they are and the same checks apply.
+ * Each file runs in its own approach, with no message lost or duplicated.
  *
  * RTLAB_SCENARIO_DIR, the scenarios' folder in the source tree, comes from
  * tests/CMakeLists.txt.
@@ -66,28 +62,24 @@ static void scenario_path(const char *file, char *out, size_t len)
     snprintf(out, len, "%s/%s", RTLAB_SCENARIO_DIR, file);
 }
 
-/* Runs c for TEST_DURATION_S and checks the books; an approach not modelled
- * yet must be refused, and then runs as short polling. */
-static void run_short_check(const char *file, struct rt_sim_config *c)
+/* Runs c, in its own approach, for TEST_DURATION_S and checks the books:
+ * something happened, and no message was lost or delivered twice. */
+static void run_check(const char *file, struct rt_sim_config *c)
 {
     struct rt_sim_report r;
     char err[256];
     c->duration_s = TEST_DURATION_S;
     c->progress = false;
-    int rc = rt_sim_run(c, &r, err, sizeof err);
-    if (rc == RT_SIM_EUNMODELLED) {
-        assert_int_not_equal(c->approach, RT_SIM_SHORT);
-        assert_non_null(strstr(err, "not modelled yet"));
-        c->approach = RT_SIM_SHORT;
-        rc = rt_sim_run(c, &r, err, sizeof err);
-    }
-    if (rc != 0)
+    if (rt_sim_run(c, &r, err, sizeof err) != 0)
         fail_msg("%s: rt_sim_run: %s", file, err);
     assert_true(r.events > 0);
     if (c->approach == RT_SIM_SHORT)
         assert_true(r.requests > 0);
+    else
+        assert_true(r.connections > 0);
     assert_int_equal(r.lost, 0);
     assert_int_equal(r.duplicated, 0);
+    rt_sim_report_free(&r);
 }
 
 static void test_expected_scenarios_load_and_run(void **state)
@@ -107,7 +99,7 @@ static void test_expected_scenarios_load_and_run(void **state)
         assert_true(strlen(s.why) > 40);
         assert_true(c.clients >= 1000);
         assert_true(c.rate > 0);
-        run_short_check(expected[i].file, &c);
+        run_check(expected[i].file, &c);
     }
 }
 
@@ -129,7 +121,7 @@ static void test_every_file_in_the_folder_loads_and_runs(void **state)
         rt_sim_config_init(&c);
         if (rt_sim_scenario_load(path, &c, &s, err, sizeof err) != 0)
             fail_msg("%s", err);
-        run_short_check(e->d_name, &c);
+        run_check(e->d_name, &c);
         files++;
     }
     closedir(d);
@@ -158,19 +150,6 @@ static int run_cmd(int argc, char **argv, char *out, size_t cap)
     return rc;
 }
 
-/* Whether rt_sim_run runs approach a yet, asked on a tiny run. */
-static bool is_modelled(enum rt_sim_approach a)
-{
-    struct rt_sim_config c;
-    struct rt_sim_report r;
-    char err[256];
-    rt_sim_config_init(&c);
-    c.approach = a;
-    c.clients = 10;
-    c.duration_s = 1;
-    return rt_sim_run(&c, &r, err, sizeof err) != RT_SIM_EUNMODELLED;
-}
-
 static void test_command_flags_override_the_file(void **state)
 {
     (void)state;
@@ -186,11 +165,12 @@ static void test_command_flags_override_the_file(void **state)
         if (!strstr(out, want[i]))
             fail_msg("%s not in %s", want[i], out);
 
-    /* A WebSocket scenario is refused (exit 2) until its model lands, and
-     * runs as short polling when asked to. */
+    /* The chat scenario runs as WebSocket, its own approach, and as short
+     * polling when asked to. */
     scenario_path("chat.json", path, sizeof path);
     char *ws[] = {"sim", path, "--duration", "1", "--json"};
-    assert_int_equal(run_cmd(5, ws, out, sizeof out), is_modelled(RT_SIM_WS) ? 0 : 2);
+    assert_int_equal(run_cmd(5, ws, out, sizeof out), 0);
+    assert_non_null(strstr(out, "\"approach\":\"ws\""));
     char *as_short[] = {"sim", path, "--duration", "1", "--approach", "short", "--json"};
     assert_int_equal(run_cmd(7, as_short, out, sizeof out), 0);
     assert_non_null(strstr(out, "\"clients\":100000,"));
@@ -297,27 +277,31 @@ static void test_files_missing_or_bad(void **state)
     assert_non_null(strstr(err, "not valid JSON near line 1, column 49"));
 }
 
-/* Fields awaiting models are checked, kept and listed, and change nothing
- * in the run's configuration. */
-static void test_pending_fields_are_kept_not_applied(void **state)
+/* The behaviour fields reach the run's configuration, and nothing else
+ * changes. */
+static void test_behaviour_fields_reach_the_config(void **state)
 {
     (void)state;
-    const char text[] = OK_HEAD "\"clients\":7,\"heartbeat_s\":30,\"radio\":\"wifi\","
-                                "\"reconnect\":\"full_jitter\",\"upstream_rate\":0.5}";
-    struct rt_sim_config c, defaults;
+    const char text[] =
+        OK_HEAD "\"clients\":7,\"heartbeat_s\":30,\"radio\":\"wifi\","
+                "\"reconnect\":\"half_jitter\",\"upstream_rate\":0.5,\"restart_at_s\":60,"
+                "\"lb_idle_s\":45,\"timeout_s\":20}";
+    struct rt_sim_config c, want;
     struct rt_sim_scenario s;
     char err[512];
     rt_sim_config_init(&c);
-    rt_sim_config_init(&defaults);
+    rt_sim_config_init(&want);
     assert_int_equal(rt_sim_scenario_parse("p.json", text, strlen(text), &c, &s, err, sizeof err),
                      0);
-    assert_int_equal(c.clients, 7);
-    c.clients = defaults.clients;
-    assert_memory_equal(&c, &defaults, sizeof c);
-    assert_true(s.heartbeat_s == 30 && s.upstream_rate == 0.5);
-    assert_string_equal(s.radio, "wifi");
-    assert_string_equal(s.reconnect, "full_jitter");
-    assert_string_equal(s.pending, "heartbeat_s, radio, reconnect, upstream_rate");
+    want.clients = 7;
+    want.heartbeat_s = 30;
+    memcpy(want.radio, "wifi", 5);
+    want.reconnect = RT_SIM_RC_HALF_JITTER;
+    want.upstream_rate = 0.5;
+    want.restart_at_s = 60;
+    want.lb_idle_s = 45;
+    want.timeout_s = 20;
+    assert_memory_equal(&c, &want, sizeof c);
 }
 
 int main(void)
@@ -328,7 +312,7 @@ int main(void)
         cmocka_unit_test(test_command_flags_override_the_file),
         cmocka_unit_test(test_each_mistake_has_its_error),
         cmocka_unit_test(test_files_missing_or_bad),
-        cmocka_unit_test(test_pending_fields_are_kept_not_applied),
+        cmocka_unit_test(test_behaviour_fields_reach_the_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -197,8 +197,8 @@ static void publish(struct sim *s, uint32_t k, rt_sim_time published, rt_sim_tim
  */
 static void on_publish(struct sim *s, rt_sim_time now)
 {
-    uint32_t k = s->c->topics == 1 ? 0 : (uint32_t)rt_rng_below(&s->rng, s->c->topics);
-    sim_at(s, now + sim_exp_delay(&s->rng, s->c->rate * s->c->topics), EV(EV_PUBLISH, 0));
+    uint32_t k = s->c->topics == 1 ? 0 : (uint32_t)rt_rng_below(&s->pub_rng, s->c->topics);
+    sim_at(s, now + sim_exp_delay(&s->pub_rng, s->c->rate * s->c->topics), EV(EV_PUBLISH, 0));
     rt_sim_time at = (rt_sim_time)(s->c->broker_at_s * 1e6);
     if (s->c->broker_at_s >= 0 && now >= at && now < s->broker_back) {
         if (s->deferred_len == s->deferred_cap) {
@@ -479,6 +479,7 @@ int rt_sim_run(const struct rt_sim_config *c, struct rt_sim_report *r, char *err
     s.rtt = (rt_sim_time)(c->rtt_ms * 1e3);
     s.heartbeat = heartbeat_of(c);
     rt_rng_seed(&s.rng, c->seed);
+    rt_rng_seed(&s.pub_rng, c->seed ^ UINT64_C(0x5075626c69736821)); /* "Publish!" */
     unsigned gran, slots;
     queue_shape(c, &gran, &slots);
     s.latency = malloc(sizeof *s.latency);
@@ -490,7 +491,7 @@ int rt_sim_run(const struct rt_sim_config *c, struct rt_sim_report *r, char *err
     if (rc == 0) {
         rt_hist_init(s.latency);
         if (c->rate > 0)
-            sim_at(&s, sim_exp_delay(&s.rng, c->rate * c->topics), EV(EV_PUBLISH, 0));
+            sim_at(&s, sim_exp_delay(&s.pub_rng, c->rate * c->topics), EV(EV_PUBLISH, 0));
         if (c->restart_at_s >= 0)
             sim_at(&s, (rt_sim_time)(c->restart_at_s * 1e6), EV(EV_RESTART, 0));
         if (c->broker_at_s >= 0) {

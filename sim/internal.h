@@ -82,7 +82,9 @@ struct sim {
     const struct sim_model *model;
     void *state; /* the model's own: its client arrays */
     struct rt_simq q;
-    struct rt_rng rng;
+    struct rt_rng rng;     /* the clients' draws (phases, jitter, drops) */
+    struct rt_rng pub_rng; /* the updates' own, so every approach and policy
+                              sees the same messages at the same times */
     rt_sim_time end;         /* the run stops before this time */
     rt_sim_time rtt;         /* us */
     struct rt_hist *latency; /* delivery latency, us */

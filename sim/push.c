@@ -355,7 +355,7 @@ static void on_heartbeat(struct sim *s, rt_sim_time now)
         uint64_t down = sim_write(s, true, ws ? WS_PING_BYTES : SSE_COMMENT_BYTES, !ws);
         uint64_t up = ws ? sim_write(s, false, WS_PONG_BYTES, true) : 0;
         s->r->heartbeats++;
-        sim_trace(s, i, at, ws ? RT_TR_PING : RT_TR_EVENT, true, ws ? WS_PING_BYTES : 3, 0);
+        sim_trace(s, i, at, RT_TR_PING, true, ws ? WS_PING_BYTES : SSE_COMMENT_BYTES, 0);
         if (ws)
             sim_trace(s, i, at, RT_TR_PONG, false, WS_PONG_BYTES, 0);
         sim_radio(s, i, at, up, down);
@@ -427,6 +427,8 @@ static void on_up(struct sim *s, struct push *p, uint64_t i, rt_sim_time now)
     const struct rt_sim_config *cf = s->c;
     sim_at(s, now + sim_exp_delay(&s->rng, cf->upstream_rate), EV(EV_UP, i));
     rt_sim_time rtt = sim_rtt(s, i);
+    if (p->c[i].state == ST_DEAD)
+        return; /* the phone's link is down */
     if (cf->approach == RT_SIM_WS) {
         if (p->c[i].state != ST_LIVE)
             return;
@@ -544,6 +546,8 @@ static int push_start(struct sim *s)
         sim_conn_open(s, 0);
         c->state = cf->approach == RT_SIM_LONG ? ST_HELD : ST_LIVE;
         list_add(p, i);
+        sim_trace(s, i, 0, RT_TR_CONNECT, false, 0, 0); /* connected before the run */
+        sim_trace(s, i, 0, RT_TR_REQUEST, false, request_bytes(s, c), 0);
         if (cf->approach == RT_SIM_LONG)
             sim_at(s, (rt_sim_time)(rt_rng_unit(&s->rng) * (double)p->timeout),
                    EVG(EV_TIMEOUT, i, 0));

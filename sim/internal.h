@@ -103,6 +103,7 @@ struct sim {
     double conn_area;       /* integral of conns over time, connection-us */
     rt_sim_time conn_since; /* when conns last changed */
     rt_sim_time heartbeat;  /* the server's heartbeat period, us (0: none) */
+    rt_sim_time restart_at, restart_down, restart_every; /* us; at UINT64_MAX: never */
     uint64_t slow_cut;      /* client i reads slowly when its hash is below this */
     rt_sim_time series_step;
     size_t series_k;         /* the step being counted, */
@@ -180,6 +181,9 @@ static inline rt_sim_time sim_rtt(const struct sim *s, uint64_t i)
 int sim_net_init(struct sim *s);
 void sim_net_free(struct sim *s);
 
+#define TCPIP_HEADER 52   /* IPv4 20, TCP 20, timestamps 12 */
+#define SEGMENT_DATA 1448 /* a 1500-byte MTU's room for data */
+
 /*
  * Bytes on the wire. One write of app bytes in one direction: counted in the
  * report with its TCP/IP headers (52 bytes a segment of at most 1448) and,
@@ -187,7 +191,46 @@ void sim_net_free(struct sim *s);
  * write puts on the wire (for the radio). A request is not acked (its
  * answer carries the ACK); an answer or a push is.
  */
-uint64_t sim_write(struct sim *s, bool s2c, uint64_t app, bool acked);
+static inline uint64_t sim_write(struct sim *s, bool s2c, uint64_t app, bool acked)
+{
+    uint64_t over = 0;
+    if (s->c->tcp_overhead) {
+        uint64_t segments = app ? (app + SEGMENT_DATA - 1) / SEGMENT_DATA : 1;
+        over = segments * TCPIP_HEADER;
+        uint64_t ack = acked ? TCPIP_HEADER : 0;
+        if (s2c)
+            s->r->bytes_up += ack;
+        else
+            s->r->bytes_down += ack;
+        s->r->bytes_tcpip += over + ack;
+    }
+    if (s2c)
+        s->r->bytes_down += app + over;
+    else
+        s->r->bytes_up += app + over;
+    return app + over;
+}
+
+/* Counts one in series at time t. Counts come in time order (they are made
+ * at the event being handled, or a round trip after), so a cursor that
+ * moves forward spares a division per request. */
+static inline void sim_series_add(struct sim *s, uint32_t *series, rt_sim_time t)
+{
+    while (t >= s->series_next) {
+        s->series_k++;
+        s->series_next += s->series_step;
+    }
+    size_t k = t >= s->series_next - s->series_step ? s->series_k : (size_t)(t / s->series_step);
+    if (k < s->r->series_len)
+        series[k]++;
+}
+
+/* A request reaches the server at t (the requests/s series). */
+static inline void sim_count_request(struct sim *s, rt_sim_time t)
+{
+    s->r->requests++;
+    sim_series_add(s, s->r->series_requests, t);
+}
 /* A TCP handshake (SYN, SYN-ACK, ACK): counts the attempt and its bytes;
  * returns the bytes the client sends. */
 uint64_t sim_handshake(struct sim *s, rt_sim_time t);
@@ -201,7 +244,15 @@ void sim_conn_close(struct sim *s, rt_sim_time t);
 void sim_conn_span(struct sim *s, rt_sim_time from, rt_sim_time to);
 
 /* Whether the server accepts connections at time t (restarts). */
-bool sim_server_up(const struct sim *s, rt_sim_time t);
+static inline bool sim_server_up(const struct sim *s, rt_sim_time t)
+{
+    if (t < s->restart_at)
+        return true;
+    rt_sim_time since = t - s->restart_at;
+    if (s->restart_every)
+        since %= s->restart_every;
+    return since >= s->restart_down;
+}
 
 /* The reconnect policy's delay, us, after k failures in a row. */
 rt_sim_time sim_reconnect_delay(struct sim *s, unsigned k);
@@ -217,8 +268,6 @@ static inline bool sim_slow(const struct sim *s, uint64_t i)
     return s->slow_cut && (i * UINT64_C(0x9E3779B97F4A7C15)) >> 32 < s->slow_cut;
 }
 
-/* A request reaches the server at t (the requests/s series). */
-void sim_count_request(struct sim *s, rt_sim_time t);
 
 /* An exponential delay (us) for a Poisson process of rate per second. */
 rt_sim_time sim_exp_delay(struct rt_rng *rng, double rate);

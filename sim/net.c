@@ -19,58 +19,16 @@
 
 #include "internal.h"
 
-#define TCPIP_HEADER 52
-#define SEGMENT_DATA 1448
 #define SYN_BYTES 60
 
 /* ---- Bytes ------------------------------------------------------------------ */
 
-uint64_t sim_write(struct sim *s, bool s2c, uint64_t app, bool acked)
-{
-    uint64_t over = 0;
-    if (s->c->tcp_overhead) {
-        uint64_t segments = app ? (app + SEGMENT_DATA - 1) / SEGMENT_DATA : 1;
-        over = segments * TCPIP_HEADER;
-        uint64_t ack = acked ? TCPIP_HEADER : 0;
-        if (s2c)
-            s->r->bytes_up += ack;
-        else
-            s->r->bytes_down += ack;
-        s->r->bytes_tcpip += over + ack;
-    }
-    if (s2c)
-        s->r->bytes_down += app + over;
-    else
-        s->r->bytes_up += app + over;
-    return app + over;
-}
-
 /* ---- Connections -------------------------------------------------------------- */
-
-/* The step t falls in. Counts come in time order (they are made at the
- * event being handled), so a cursor that moves forward spares a division
- * per request. */
-static void series_add(struct sim *s, uint32_t *series, rt_sim_time t)
-{
-    while (t >= s->series_next) {
-        s->series_k++;
-        s->series_next += s->series_step;
-    }
-    size_t k = t >= s->series_next - s->series_step ? s->series_k : (size_t)(t / s->series_step);
-    if (k < s->r->series_len)
-        series[k]++;
-}
-
-void sim_count_request(struct sim *s, rt_sim_time t)
-{
-    s->r->requests++;
-    series_add(s, s->r->series_requests, t);
-}
 
 uint64_t sim_handshake(struct sim *s, rt_sim_time t)
 {
     s->r->connects++;
-    series_add(s, s->r->series_connects, t);
+    sim_series_add(s, s->r->series_connects, t);
     if (!s->c->tcp_overhead)
         return 0;
     s->r->bytes_up += SYN_BYTES + TCPIP_HEADER;
@@ -83,7 +41,7 @@ void sim_refused(struct sim *s, rt_sim_time t)
 {
     s->r->connects++;
     s->r->connect_failures++;
-    series_add(s, s->r->series_connects, t);
+    sim_series_add(s, s->r->series_connects, t);
     if (s->c->tcp_overhead) {
         s->r->bytes_up += SYN_BYTES;
         s->r->bytes_down += TCPIP_HEADER; /* RST */
@@ -120,21 +78,6 @@ void sim_conn_span(struct sim *s, rt_sim_time from, rt_sim_time to)
 }
 
 /* ---- Restarts and reconnecting -------------------------------------------------- */
-
-bool sim_server_up(const struct sim *s, rt_sim_time t)
-{
-    const struct rt_sim_config *c = s->c;
-    if (c->restart_at_s < 0)
-        return true;
-    rt_sim_time at = (rt_sim_time)(c->restart_at_s * 1e6);
-    rt_sim_time down = (rt_sim_time)(c->restart_down_s * 1e6);
-    if (t < at)
-        return true;
-    rt_sim_time since = t - at;
-    if (c->restart_every_s > 0)
-        since %= (rt_sim_time)(c->restart_every_s * 1e6);
-    return since >= down;
-}
 
 static const double steps[] = {1, 2, 5, 10, 30};
 
@@ -264,6 +207,13 @@ int sim_net_init(struct sim *s)
             s->rtt_of[i] = us < 6e7 ? (uint32_t)us : 60000000u;
         }
         s->model_bytes += c->clients * sizeof *s->rtt_of;
+    }
+    if (c->restart_at_s >= 0) {
+        s->restart_at = (rt_sim_time)(c->restart_at_s * 1e6);
+        s->restart_down = (rt_sim_time)(c->restart_down_s * 1e6);
+        s->restart_every = (rt_sim_time)(c->restart_every_s * 1e6);
+    } else {
+        s->restart_at = UINT64_MAX;
     }
     if (c->slow_share > 0)
         s->slow_cut = (uint64_t)(c->slow_share * 4294967296.0);

@@ -109,6 +109,8 @@ static uint64_t tail_rest_pj(const struct rt_radio_params *p, uint64_t left_us)
  * Rounding up keeps a 1-byte transfer from taking no time at all. */
 static uint64_t transfer_us(uint64_t bytes, uint32_t kbps)
 {
+    if (bytes == 0) /* half of a poll's two transfers: spare the division */
+        return 0;
     uint64_t bit_ms = bytes * 8 * 1000; /* bits x 1000: us when divided by kbps */
     return (bit_ms + kbps - 1) / kbps;
 }

@@ -21,6 +21,7 @@ static const struct {
     {"client", rt_cmd_client, "receive a topic's messages: short|long|sse|ws"},
     {"load", rt_cmd_load, "many clients and a publisher against a server: short|long|sse|ws"},
     {"sim", rt_cmd_sim, "simulate many clients of an approach: costs at scale"},
+    {"plot", rt_cmd_plot, "the simulator's sweeps drawn with gnuplot: PNG and SVG"},
 };
 
 static void usage(FILE *f)

@@ -187,8 +187,12 @@ static void write_command(FILE *f, const struct rt_sim_config *c)
  * terminal, one line per run otherwise (a log). */
 static void progress(const struct plot_ctx *x, const char *label)
 {
-    fprintf(stderr, "%srtlab plot [%d/%d] %s: run %d/%d, %-40.40s%s", x->tty ? "\r" : "",
-            x->plot_k, x->plot_n, x->def->name, x->run_k, x->run_n, label, x->tty ? "" : "\n");
+    if (x->tty)
+        fprintf(stderr, "\rrtlab plot [%d/%d] %s: run %d/%d, %-40.40s", x->plot_k, x->plot_n,
+                x->def->name, x->run_k, x->run_n, label);
+    else
+        fprintf(stderr, "rtlab plot [%d/%d] %s: run %d/%d, %s\n", x->plot_k, x->plot_n,
+                x->def->name, x->run_k, x->run_n, label);
 }
 
 static void progress_clear(const struct plot_ctx *x)
@@ -1206,17 +1210,21 @@ static int parse_args(int argc, char **argv, struct plot_opts *o)
             return 0;
         } else if (strcmp(a, "--quick") == 0) {
             o->quick = true;
-        } else if (strcmp(a, "--out") == 0 && v && *v) {
-            o->dir = v;
-            i++;
-        } else if (strcmp(a, "--only") == 0 && v && plot_find(v) >= 0) {
-            o->only[plot_find(v)] = o->any_only = true;
+        } else if (strcmp(a, "--out") == 0 || strcmp(a, "--only") == 0) {
+            bool only = strcmp(a, "--only") == 0;
+            int k = v ? plot_find(v) : -1;
+            if (!v || !*v || (only && k < 0)) {
+                fprintf(stderr, "rtlab plot: %s wants %s, not '%s' (rtlab plot --help)\n", a,
+                        only ? "a plot's name" : "a folder", v ? v : "(nothing)");
+                return 2;
+            }
+            if (only)
+                o->only[k] = o->any_only = true;
+            else
+                o->dir = v;
             i++;
         } else {
-            fprintf(stderr, "rtlab plot: %s '%s'%s (rtlab plot --help)\n",
-                    strcmp(a, "--out") == 0 || strcmp(a, "--only") == 0 ? "bad value for"
-                                                                        : "unknown option",
-                    a, v && strcmp(a, "--only") == 0 ? ": no such plot" : "");
+            fprintf(stderr, "rtlab plot: unknown option '%s' (rtlab plot --help)\n", a);
             return 2;
         }
     }

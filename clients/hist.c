@@ -64,6 +64,19 @@ void rt_hist_record(struct rt_hist *h, uint64_t v)
         h->max = v;
 }
 
+void rt_hist_record_n(struct rt_hist *h, uint64_t v, uint64_t n)
+{
+    if (n == 0)
+        return;
+    h->buckets[bucket_of(v)] += n;
+    h->count += n;
+    h->sum += (double)v * (double)n;
+    if (v < h->min)
+        h->min = v;
+    if (v > h->max)
+        h->max = v;
+}
+
 void rt_hist_merge(struct rt_hist *into, const struct rt_hist *from)
 {
     for (size_t i = 0; i < RT_HIST_BUCKETS; i++)

@@ -60,6 +60,8 @@ struct rt_hist {
 
 void rt_hist_init(struct rt_hist *h);
 void rt_hist_record(struct rt_hist *h, uint64_t v);
+/* The same value n times at once (a message many clients got together). */
+void rt_hist_record_n(struct rt_hist *h, uint64_t v, uint64_t n);
 
 /* Adds the values of from to into (e.g. per-thread histograms). */
 void rt_hist_merge(struct rt_hist *into, const struct rt_hist *from);

@@ -268,6 +268,20 @@ uint64_t sim_deliver(struct sim *s, uint32_t topic, uint32_t *since, rt_sim_time
     return gap;
 }
 
+void sim_deliver_many(struct sim *s, uint32_t topic, uint64_t n, rt_sim_time at,
+                      uint64_t clients)
+{
+    uint64_t idx = s->topics[topic].last_idx; /* + 1 */
+    uint64_t oldest_kept = s->log_len > s->log_mask ? s->log_len - s->log_mask : 1;
+    for (uint64_t m = 0; m < n && idx >= oldest_kept; m++) {
+        const struct sim_log_entry *e = &s->log[(idx - 1) & s->log_mask];
+        rt_hist_record_n(s->latency, at - e->time, clients);
+        idx = e->prev;
+    }
+    s->r->delivered += n * clients;
+    s->r->bytes_payload += n * clients * s->c->payload_bytes;
+}
+
 /* ---- Progress ------------------------------------------------------------ */
 
 static double wall_now(void)
@@ -437,10 +451,12 @@ static void close_radios(struct sim *s)
         rt_radio_battery_pct_per_hour(per_client, s->c->duration_s, s->c->battery_wh);
 }
 
-/* A connection's memory on the server, bytes: our server's own (its RSS per
- * connection) and the kernel's socket buffers, measured with 5,000 idle
- * connections by scripts/measure-wire.sh (docs/sim-wire.md). */
-static const double conn_memory[4] = {4096, 4096, 4096, 4096};
+/* A connection's memory on the server, bytes: our server's own RSS per idle
+ * connection (short 391, long 597, SSE 439, WebSocket 643) and the kernel's
+ * socket (about 4,300 bytes an end; an idle socket holds no buffers), both
+ * measured with 5,000 connections by scripts/measure-wire.sh
+ * (docs/sim-wire.md). */
+static const double conn_memory[4] = {391 + 4300, 597 + 4300, 439 + 4300, 643 + 4300};
 
 static void summarise(struct sim *s, double wall)
 {

@@ -129,6 +129,11 @@ void sim_at(struct sim *s, rt_sim_time t, uint64_t data);
  */
 uint64_t sim_deliver(struct sim *s, uint32_t topic, uint32_t *since, rt_sim_time at, bool *reset);
 
+/* The topic's n newest messages reach `clients` clients at time at (a
+ * fan-out to clients that were up to date): latencies, counts. */
+void sim_deliver_many(struct sim *s, uint32_t topic, uint64_t n, rt_sim_time at,
+                      uint64_t clients);
+
 /* Client i's radio moves bytes_up then bytes_down, handed over at time t
  * (per client, in time order). Returns when its last byte goes. */
 static inline rt_sim_time sim_radio(struct sim *s, uint64_t i, rt_sim_time t, uint64_t bytes_up,
@@ -141,25 +146,26 @@ static inline rt_sim_time sim_radio(struct sim *s, uint64_t i, rt_sim_time t, ui
  * ---- Bytes on the wire, beyond the configuration's (docs/sim-wire.md) ----
  *
  * Measured from rtlab's own servers and clients by scripts/measure-wire.sh
- * (topic "t", 2-digit ids, 16-byte data); the configuration's request_bytes,
+ * (2-digit ids, 16-byte data); the configuration's request_bytes,
  * empty_bytes, answer_bytes, envelope_bytes and message_bytes are the
- * short-polling ones, which long polling shares.
+ * short-polling ones, which long polling shares. WebSocket frames are
+ * counted uncompressed (permessage-deflate saves 7 of a message's 88 bytes).
  */
-#define LONG_REQUEST_EXTRA 11 /* "&timeout=30" on the poll's target */
-#define POST_REQUEST_BYTES 147 /* POST /publish head (the data comes after) */
-#define POST_ANSWER_BYTES 113  /* its 200 {"id":N} */
-#define SSE_REQUEST_BYTES 98   /* GET /events head */
-#define SSE_RESUME_EXTRA 19    /* its Last-Event-ID: N header */
-#define SSE_HEAD_BYTES 215     /* the 200 answer's head and the retry: line */
-#define SSE_EVENT_EXTRA 28     /* id:, event:, data: and the blank line around a message */
+#define LONG_REQUEST_EXTRA 11  /* "&timeout=30" on the poll's target */
+#define POST_REQUEST_BYTES 130 /* POST /publish head (the data comes after) */
+#define POST_ANSWER_BYTES 131  /* its 200 answer, head and {"id":NN} */
+#define SSE_REQUEST_BYTES 128  /* GET /events head */
+#define SSE_RESUME_EXTRA 19    /* its Last-Event-ID: NN header */
+#define SSE_HEAD_BYTES 197     /* the 200 answer's head (184) and retry: (13) */
+#define SSE_EVENT_EXTRA 30     /* id:, event:, data: and the blank line around a message */
 #define SSE_COMMENT_BYTES 3    /* ":\n\n", the heartbeat */
-#define WS_UPGRADE_BYTES 235   /* GET /ws with the upgrade headers */
-#define WS_ACCEPT_BYTES 129    /* 101 Switching Protocols */
-#define WS_SUBSCRIBE_BYTES 49  /* {"type":"subscribe","topic":"t","since":N} */
-#define WS_MESSAGE_EXTRA 16    /* {"type":"message",...} around a message's JSON */
-#define WS_PUBLISH_BYTES 50    /* {"type":"publish","topic":"t","data":} without data */
-#define WS_PING_BYTES 2        /* a ping frame with no payload */
-#define WS_PONG_BYTES 6        /* its pong, masked */
+#define WS_UPGRADE_BYTES 300   /* GET /ws with the upgrade headers, deflate offered */
+#define WS_ACCEPT_BYTES 231    /* 101 Switching Protocols, deflate accepted */
+#define WS_SUBSCRIBE_BYTES 45  /* {"type":"subscribe","topic":..,"since":N}, unframed */
+#define WS_MESSAGE_EXTRA 0     /* a frame carries the message's JSON as it is */
+#define WS_PUBLISH_BYTES 41    /* {"type":"publish","topic":..,"data":} without data */
+#define WS_PING_BYTES 10       /* the server's ping frame, 8 bytes of payload */
+#define WS_PONG_BYTES 14       /* the client's pong, masked */
 
 /* A WebSocket frame's header: 2 bytes, 4 from 126 bytes, 10 from 65536; a
  * client's frames add a 4-byte mask (RFC 6455 section 5.2). */
@@ -191,7 +197,8 @@ void sim_net_free(struct sim *s);
  * write puts on the wire (for the radio). A request is not acked (its
  * answer carries the ACK); an answer or a push is.
  */
-static inline uint64_t sim_write(struct sim *s, bool s2c, uint64_t app, bool acked)
+static inline uint64_t sim_writes(struct sim *s, bool s2c, uint64_t app, bool acked,
+                                  uint64_t times)
 {
     uint64_t over = 0;
     if (s->c->tcp_overhead) {
@@ -199,16 +206,22 @@ static inline uint64_t sim_write(struct sim *s, bool s2c, uint64_t app, bool ack
         over = segments * TCPIP_HEADER;
         uint64_t ack = acked ? TCPIP_HEADER : 0;
         if (s2c)
-            s->r->bytes_up += ack;
+            s->r->bytes_up += ack * times;
         else
-            s->r->bytes_down += ack;
-        s->r->bytes_tcpip += over + ack;
+            s->r->bytes_down += ack * times;
+        s->r->bytes_tcpip += (over + ack) * times;
     }
     if (s2c)
-        s->r->bytes_down += app + over;
+        s->r->bytes_down += (app + over) * times;
     else
-        s->r->bytes_up += app + over;
+        s->r->bytes_up += (app + over) * times;
     return app + over;
+}
+
+/* One write (sim_writes: the same write `times` times, as a fan-out does). */
+static inline uint64_t sim_write(struct sim *s, bool s2c, uint64_t app, bool acked)
+{
+    return sim_writes(s, s2c, app, acked, 1);
 }
 
 /* Counts one in series at time t. Counts come in time order (they are made

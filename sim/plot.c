@@ -157,7 +157,7 @@ static void write_command(FILE *f, const struct rt_sim_config *c)
     rt_sim_config_init(&d);
     fprintf(f, "rtlab sim --approach %s --clients %llu --duration %.10g",
             rt_sim_approach_name(c->approach), (unsigned long long)c->clients, c->duration_s);
-    if (c->interval_s != d.interval_s)
+    if (c->approach == RT_SIM_SHORT)
         fprintf(f, " --interval %.10g", c->interval_s);
     if (c->rate != d.rate)
         fprintf(f, " --rate %.10g", c->rate);
@@ -365,6 +365,7 @@ static const char gp_styles[] =
 
 static const unsigned approach_rgb[] = {0xd95f02, 0x7570b3, 0x1b9e77, 0x1f78b4};
 
+/* The script's head: what it is, the settings every plot shares. */
 static void gp_begin(FILE *f, const char *name)
 {
     fprintf(f,
@@ -372,23 +373,32 @@ static void gp_begin(FILE *f, const char *name)
             "# folder to redraw %s.png and %s.svg from %s.dat.\n"
             "set encoding utf8\n"
             "set datafile missing '?'\n"
-            "set terminal pngcairo size 1000,650 noenhanced font 'Sans,12'\n"
-            "set output '%s.png'\n"
             "set grid lc rgb '#e0e0e0' lw 1 dt 1\n"
             "set key box lc rgb '#c0c0c0' opaque samplen 3 spacing 1.2\n"
             "set tics nomirror\n"
             "%s",
-            name, name, name, name, name, name, gp_styles);
+            name, name, name, name, name, gp_styles);
 }
 
-static void gp_end(FILE *f, const char *name)
+/* The same drawing twice, once per picture: the body (the plot's own
+ * settings and plot commands, multiplot included) inside a loop over the
+ * two terminals, indented. */
+static void gp_draw_twice(FILE *f, const char *name, const char *body, size_t len)
 {
-    fprintf(f,
-            "set terminal svg size 1000,650 noenhanced font 'Sans,12' background rgb 'white'\n"
-            "set output '%s.svg'\n"
-            "replot\n"
-            "unset output\n",
-            name);
+    fprintf(f, "do for [out in 'png svg'] {\n"
+               "    if (out eq 'png') {\n"
+               "        set terminal pngcairo size 1000,650 noenhanced font 'Sans,12'\n"
+               "    } else {\n"
+               "        set terminal svg size 1000,650 noenhanced font 'Sans,12' "
+               "background rgb 'white'\n"
+               "    }\n");
+    fprintf(f, "    set output '%s.'.out\n", name);
+    for (size_t i = 0; i < len;) {
+        size_t n = strcspn(body + i, "\n");
+        fprintf(f, "    %.*s\n", (int)n, body + i);
+        i += n + 1;
+    }
+    fprintf(f, "    unset output\n}\n");
 }
 
 /* Builds one `plot` command clause by clause, each on its own line. */
@@ -482,15 +492,18 @@ static void gp_requests(FILE *f, const struct plot_ctx *x)
             "set format y '%%.0s%%c'\n"
             "set xtics (1, 2, 5, 10, 30, 60, 120, 300)\n"
             "set xrange [0.8:380]\n"
-            "set key top right\n"
-            "set label 'SSE and WebSocket: no requests once connected' at graph 0.03, graph 0.06\n",
+            "set key bottom left\n"
+            "set label 1 'SSE and WebSocket: no requests once connected' at graph 0.97, graph 0.93 "
+            "right\n",
             thousands((double)x->clients, nb, sizeof nb));
     struct gp_plot p = {f, x->def->name, 0};
     gp_add(&p, "using 1:3 with lines ls 9 title 'N / (T + rtt): the closed form'");
     if (has_data(t, 1))
         gp_add(&p, "using 1:2 with points ls 1 title 'short polling, simulated'");
     if (has_data(t, 3))
-        gp_add(&p, "using 1:4 with lines ls 2 title 'long polling (30 s hold, 0.1 updates/s): %s/s'",
+        gp_add(&p,
+               "using 1:4 with lines ls 2 title 'long polling (30 s hold, 0.1 updates/s): "
+               "%s requests/s at any T'",
                thousands(at(t, 0, 3), vb, sizeof vb));
     gp_finish(&p);
 }
@@ -500,12 +513,14 @@ static void gp_requests(FILE *f, const struct plot_ctx *x)
 static const double lat_intervals[] = {0.5, 1, 2, 5, 10, 30, 60, 120};
 #define LAT_ROWS (sizeof lat_intervals / sizeof lat_intervals[0])
 
-/* At least 20 polls per client and 60 updates, so that p99 rests on
- * thousands of deliveries at every T. */
+/* At least 100 polls per client and 60 updates. The messages published in
+ * the last T of a run are delivered only to the clients that poll before
+ * the end, at a latency below the average: a run of 100 T keeps that bias
+ * under 1%. */
 static void set_lat_interval(const struct plot_ctx *x, struct rt_sim_config *c, double t)
 {
     c->interval_s = t;
-    c->duration_s = x->quick ? fmax(60, 4 * t) : fmax(600, 20 * t);
+    c->duration_s = x->quick ? fmax(60, 4 * t) : fmax(600, 100 * t);
 }
 
 static int make_latency(struct plot_ctx *x)
@@ -546,18 +561,18 @@ static int make_latency(struct plot_ctx *x)
     note(x, "%s clients on one topic, 0.1 updates/s, rtt 50 ms. Latency per client does not",
          thousands((double)n, nb, sizeof nb));
     note(x, "depend on the number of clients, so this many give thousands of deliveries.");
-    note(x, "Short polling: each point runs max(600 s, 20 T) (--quick: max(60 s, 4 T)).");
+    note(x, "Short polling: each point runs max(600 s, 100 T) (--quick: max(60 s, 4 T)).");
     note(x, "Long polling, SSE, WebSocket: one run of %g s each; the polling interval does",
          cv[1].c.duration_s);
     note(x, "not apply to them, so their figures are repeated on every row.");
     return rc;
 }
 
-/* True when two approaches' figures are the same within 2%: drawn as one line. */
-static bool same_latency(const struct table *t, size_t a, size_t b)
+/* True when columns a and b agree within 2% on every row. */
+static bool same_column(const struct table *t, size_t a, size_t b)
 {
-    for (size_t k = 0; k < 2; k++) {
-        double u = at(t, 0, a + k), v = at(t, 0, b + k);
+    for (size_t i = 0; i < t->rows; i++) {
+        double u = at(t, i, a), v = at(t, i, b);
         if (isnan(u) || isnan(v) || fabs(u - v) > 0.02 * fmax(u, v))
             return false;
     }
@@ -577,7 +592,8 @@ static void gp_latency_refs(struct gp_plot *p, const struct table *t)
         char who[64], mb[32], pb[32];
         snprintf(who, sizeof who, "%s", approach_title[a]);
         for (int b = a + 1; b <= RT_SIM_WS; b++) {
-            if (!done[b] && same_latency(t, col, 5 + 2 * (size_t)(b - RT_SIM_LONG))) {
+            if (!done[b] && same_column(t, col, 5 + 2 * (size_t)(b - RT_SIM_LONG)) &&
+                same_column(t, col + 1, 6 + 2 * (size_t)(b - RT_SIM_LONG))) {
                 done[b] = true;
                 snprintf(who + strlen(who), sizeof who - strlen(who), ", %s", approach_title[b]);
             }
@@ -599,9 +615,10 @@ static void gp_latency(FILE *f, const struct plot_ctx *x)
 {
     fprintf(f, "set title 'Delivery latency: short polling by interval, and the push approaches'\n"
                "set xlabel 'polling interval T (s)'\n"
-               "set ylabel 'latency, publish to client (ms)'\n"
+               "set ylabel 'latency, publish to client'\n"
                "set logscale xy\n"
-               "set format y '%%g'\n"
+               "set ytics ('10 ms' 10, '100 ms' 100, '1 s' 1000, '10 s' 10000, '100 s' 100000)\n"
+               "set yrange [8:400000]\n"
                "set xtics (0.5, 1, 2, 5, 10, 30, 60, 120)\n"
                "set xrange [0.4:150]\n"
                "set key top left\n");
@@ -672,26 +689,46 @@ static int make_battery(struct plot_ctx *x)
     return rc;
 }
 
+/* One panel: one radio's curves (col 1 + radio, 3 + radio, 5 + radio);
+ * SSE and WebSocket drawn as one curve when they agree. */
+static void gp_battery_panel(FILE *f, const struct plot_ctx *x, size_t radio)
+{
+    const struct table *t = &x->t;
+    fprintf(f, "set title '%s'\n", radio ? "WiFi" : "LTE");
+    if (radio)
+        fprintf(f, "set ylabel ''\n");
+    struct gp_plot p = {f, x->def->name, 0};
+    if (has_data(t, 1 + radio))
+        gp_add(&p, "using 1:%zu with linespoints ls 1 title 'short polling'",
+               2 + radio);
+    bool merged = has_data(t, 3 + radio) && same_column(t, 3 + radio, 5 + radio);
+    if (merged)
+        gp_add(&p, "using 1:%zu with linespoints ls 3 title 'SSE, WebSocket (within 2%%)'",
+               4 + radio);
+    if (!merged && has_data(t, 3 + radio))
+        gp_add(&p, "using 1:%zu with linespoints ls 3 title 'SSE'", 4 + radio);
+    if (!merged && has_data(t, 5 + radio))
+        gp_add(&p, "using 1:%zu with linespoints ls 4 title 'WebSocket'", 6 + radio);
+    gp_finish(&p);
+}
+
+/* Two panels, LTE and WiFi, on the same axes: the contrast between the
+ * radios is the point. */
 static void gp_battery(FILE *f, const struct plot_ctx *x)
 {
-    fprintf(f, "set title 'Battery: short polling by interval, SSE and WebSocket by heartbeat'\n"
-               "set xlabel 'polling interval (short polling) or heartbeat interval (SSE, "
-               "WebSocket), s'\n"
+    fprintf(f, "set multiplot layout 1,2 title 'Battery used to stay up to date: short "
+               "polling by interval, SSE and WebSocket by heartbeat'\n"
+               "set xlabel 'polling (short) or heartbeat (SSE, WS) interval (s)'\n"
                "set ylabel 'battery used (%% per hour, iPhone 15: 12.98 Wh)'\n"
                "set logscale xy\n"
                "set format y '%%g'\n"
                "set xtics (5, 10, 15, 30, 60, 120, 300, 600)\n"
                "set xrange [4:750]\n"
+               "set yrange [0.1:20]\n"
                "set key top right\n");
-    struct gp_plot p = {f, x->def->name, 0};
-    static const char *const titles[] = {"short polling, LTE", "short polling, WiFi",
-                                         "SSE, LTE",           "SSE, WiFi",
-                                         "WebSocket, LTE",     "WebSocket, WiFi"};
-    for (size_t i = 0; i < 6; i++)
-        if (has_data(&x->t, i + 1))
-            gp_add(&p, "using 1:%zu with linespoints ls %zu dt %d title '%s'", i + 2,
-                   i < 2 ? 1 : i / 2 + 2, i % 2 ? 2 : 1, titles[i]);
-    gp_finish(&p);
+    gp_battery_panel(f, x, 0);
+    gp_battery_panel(f, x, 1);
+    fprintf(f, "unset multiplot\n");
 }
 
 /* ---- 4. bytes per delivered message vs update rate ---------------------------------- */
@@ -829,34 +866,69 @@ static int make_storm(struct plot_ctx *x)
     return 0;
 }
 
+/* The last second in which any policy made an attempt (0: none). */
+static double storm_last(const struct table *t)
+{
+    double last = 0;
+    for (size_t i = 0; i < t->rows; i++)
+        for (size_t j = 1; j < t->cols; j++)
+            if (at(t, i, j) > 0)
+                last = at(t, i, 0);
+    return last;
+}
+
+/* Points at backoff's first burst after the server is back: without
+ * jitter every client waits the same delays, so all of them come back in
+ * the same instant, which a one-second step cannot show by its height. */
+static void gp_storm_herd(FILE *f, const struct plot_ctx *x, const struct rt_sim_config *c)
+{
+    const struct table *t = &x->t;
+    for (size_t i = 0; i < t->rows; i++) {
+        double v = at(t, i, 2);
+        if (at(t, i, 0) < c->restart_at_s + c->restart_down_s || !(v > 0))
+            continue;
+        char nb[32];
+        fprintf(f,
+                "set label 2 \"no jitter: all %s clients try\\nin the same instant, "
+                "each time\" at %g, %g left offset 1, 0.5 tc rgb '#c05000'\n",
+                thousands(v, nb, sizeof nb), at(t, i, 0) + 1, v);
+        return;
+    }
+}
+
+/* Attempts/s on a log axis, each second drawn as a step; a second with no
+ * attempt is drawn below the axis (0 has no place on a log scale), so a
+ * curve drops out of sight between its bursts. */
 static void gp_storm(FILE *f, const struct plot_ctx *x)
 {
     char nb[32];
     struct rt_sim_config c = storm_config(x, RT_SIM_RC_IMMEDIATE);
+    double from = c.restart_at_s - 5, to = fmax(c.restart_at_s + 20, storm_last(&x->t) + 6);
     fprintf(f,
             "set title 'Reconnects after a server restart: %s SSE clients, server down %g s "
             "from t = %g s'\n"
             "set xlabel 'simulated time (s)'\n"
-            "set ylabel 'connection attempts per second'\n"
+            "set ylabel 'connection attempts per second (refused ones included)'\n"
             "set logscale y\n"
             "set format y '%%.0s%%c'\n"
             "set xrange [%g:%g]\n"
-            "set yrange [0.8:*]\n"
+            "set yrange [1:*]\n"
             "set key top right\n"
-            "set object 1 rect from %g, graph 0 to %g, graph 1 fc rgb '#f2f2f2' fs solid "
+            "set object 1 rect from %g, graph 0 to %g, graph 1 fc rgb '#ececec' fs solid "
             "noborder behind\n"
             "set label 1 'server down' at %g, graph 0.97 center\n",
-            thousands((double)x->clients, nb, sizeof nb), c.restart_down_s, c.restart_at_s,
-            c.restart_at_s - 10, c.duration_s, c.restart_at_s, c.restart_at_s + c.restart_down_s,
+            thousands((double)x->clients, nb, sizeof nb), c.restart_down_s, c.restart_at_s, from,
+            to, c.restart_at_s, c.restart_at_s + c.restart_down_s,
             c.restart_at_s + c.restart_down_s / 2);
+    gp_storm_herd(f, x, &c);
     static const char *const titles[] = {"immediate", "backoff, no jitter", "half jitter",
                                          "full jitter"};
     static const char *const colours[] = {"#d62728", "#ff7f0e", "#2ca02c", "#1f77b4"};
     struct gp_plot p = {f, x->def->name, 0};
     for (size_t i = 0; i < STORM_CURVES; i++)
         if (has_data(&x->t, i + 1))
-            gp_add(&p, "using 1:%zu with steps lw 2 lc rgb '%s' title '%s'", i + 2, colours[i],
-                   titles[i]);
+            gp_add(&p, "using 1:($%zu > 0 ? $%zu : 0.01) with steps lw 2 lc rgb '%s' title '%s'",
+                   i + 2, i + 2, colours[i], titles[i]);
     gp_finish(&p);
 }
 
@@ -867,12 +939,15 @@ static void gp_storm(FILE *f, const struct plot_ctx *x)
 static const struct {
     enum rt_sim_approach a;
     double interval_s;
-    const char *label;
+    const char *label, *tic; /* tic: the x axis's, on two lines */
 } conn_bars[] = {
-    {RT_SIM_SHORT, 5, "short, every 5 s"},    {RT_SIM_SHORT, 30, "short, every 30 s"},
-    {RT_SIM_SHORT, 120, "short, every 120 s"}, {RT_SIM_SHORT, 600, "short, every 600 s"},
-    {RT_SIM_LONG, 0, "long polling"},          {RT_SIM_SSE, 0, "SSE"},
-    {RT_SIM_WS, 0, "WebSocket"},
+    {RT_SIM_SHORT, 5, "short, every 5 s", "short polling\\nevery 5 s"},
+    {RT_SIM_SHORT, 30, "short, every 30 s", "short polling\\nevery 30 s"},
+    {RT_SIM_SHORT, 120, "short, every 120 s", "short polling\\nevery 120 s"},
+    {RT_SIM_SHORT, 600, "short, every 600 s", "short polling\\nevery 600 s"},
+    {RT_SIM_LONG, 0, "long polling", "long polling"},
+    {RT_SIM_SSE, 0, "SSE", "SSE"},
+    {RT_SIM_WS, 0, "WebSocket", "WebSocket"},
 };
 #define CONN_ROWS (sizeof conn_bars / sizeof conn_bars[0])
 
@@ -928,8 +1003,10 @@ static void gp_connections(FILE *f, const struct plot_ctx *x)
     for (size_t i = 0; i < t->rows; i++)
         top = isnan(at(t, i, 1)) ? top : fmax(top, at(t, i, 1));
     fprintf(f,
-            "set title 'Connections the server holds for %s clients'\n"
+            "set title 'Connections the server holds for %s clients (on each bar: "
+            "connections, and the server memory they take)'\n"
             "set xlabel ''\n"
+            "set bmargin 4.5\n"
             "set ylabel 'connections open at the server (time-averaged)'\n"
             "set style fill solid 0.85 noborder\n"
             "set boxwidth 0.6\n"
@@ -937,8 +1014,12 @@ static void gp_connections(FILE *f, const struct plot_ctx *x)
             "set yrange [0:%g]\n"
             "set format y '%%.0s%%c'\n"
             "set grid noxtics\n"
-            "unset key\n",
+            "unset key\n"
+            "set xtics (",
             thousands((double)x->clients, nb, sizeof nb), t->rows - 1, top * 1.18);
+    for (size_t i = 0; i < t->rows; i++)
+        fprintf(f, "%s\"%s\" %zu", i ? ", " : "", conn_bars[i].tic, i);
+    fprintf(f, ")\n");
     for (size_t i = 0; i < t->rows; i++) {
         double v = at(t, i, 1), mib = at(t, i, 2);
         if (isnan(v))
@@ -951,7 +1032,7 @@ static void gp_connections(FILE *f, const struct plot_ctx *x)
     }
     struct gp_plot p = {f, x->def->name, 0};
     if (has_data(t, 1))
-        gp_add(&p, "using 1:2:4:xtic(5) with boxes lc rgb variable");
+        gp_add(&p, "using 1:2:4 with boxes lc rgb variable");
     gp_finish(&p);
 }
 
@@ -1004,7 +1085,7 @@ static void write_rows(FILE *f, const struct table *t)
     for (size_t i = 0; i < t->rows; i++) {
         for (size_t j = 0; j < t->cols; j++) {
             double v = at(t, i, j);
-            fprintf(f, isnan(v) ? "%s?" : "%s%.6g", j ? " " : "", v);
+            fprintf(f, isnan(v) ? "%s?" : "%s%.8g", j ? " " : "", v);
         }
         if (t->label[i])
             fprintf(f, " \"%s\"", t->label[i]);
@@ -1038,13 +1119,20 @@ static bool write_dat(struct plot_ctx *x)
 
 static bool write_gp(const struct plot_ctx *x)
 {
-    FILE *f = open_out(x, "gp");
-    if (!f)
+    char *body = NULL;
+    size_t len = 0;
+    FILE *b = open_memstream(&body, &len);
+    if (!b)
         return false;
-    gp_begin(f, x->def->name);
-    x->def->gp(f, x);
-    gp_end(f, x->def->name);
-    return close_out(x, f, "gp");
+    x->def->gp(b, x);
+    fclose(b);
+    FILE *f = open_out(x, "gp");
+    if (f) {
+        gp_begin(f, x->def->name);
+        gp_draw_twice(f, x->def->name, body, len);
+    }
+    free(body);
+    return f && close_out(x, f, "gp");
 }
 
 /* Creates dir and its parents, as mkdir -p does. */

@@ -566,7 +566,13 @@ static int push_start(struct sim *s)
         p->head[t] = NONE;
     p->timeout = (rt_sim_time)(cf->timeout_s * 1e6);
     p->gap = (rt_sim_time)(cf->gap_ms * 1e3);
+    /* A load balancer's idle checks are needed only where a connection can
+     * stay silent that long: a stream whose heartbeat is no more frequent,
+     * or a poll held at least that long. */
     p->lb_idle = (rt_sim_time)(cf->lb_idle_s * 1e6);
+    if (cf->approach == RT_SIM_LONG ? p->lb_idle > (rt_sim_time)(cf->timeout_s * 1e6)
+                                    : s->heartbeat && s->heartbeat < p->lb_idle)
+        p->lb_idle = 0;
     double idle = RT_IDLE_TIMEOUT_MS / 1e3;
     if (cf->lb_idle_s > 0 && cf->lb_idle_s < idle)
         idle = cf->lb_idle_s;

@@ -39,8 +39,11 @@
 
 #include "rt_sim.h"
 
-/* Drained slots' arrays kept for reuse (more are freed). */
+/* Drained slots' arrays kept for reuse (more are freed, and so are arrays
+ * a burst of events grew past SPARE_CAP_MAX: a million timers due at the
+ * same moment must not leave 64 arrays of a million behind). */
 #define SPARE_MAX 64
+#define SPARE_CAP_MAX 65536
 
 /* ---- The reference binary heap ----------------------------------------- */
 
@@ -252,7 +255,7 @@ static void give_back(struct rt_simq *q, struct rt_simq_slot *s)
     s->len = 0;
     if (!s->ev)
         return;
-    if (q->spare_len < SPARE_MAX)
+    if (q->spare_len < SPARE_MAX && s->cap <= SPARE_CAP_MAX)
         q->spare[q->spare_len++] = *s;
     else
         free(s->ev);

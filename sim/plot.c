@@ -148,9 +148,9 @@ static void column(struct table *t, size_t col, const char *name, const char *fm
 
 /* ---- Runs ---------------------------------------------------------------------- */
 
-/* A run as the `rtlab sim` command that repeats it: the options that differ
- * from rt_sim_config_init's defaults, with the approach, clients and
- * duration always given. */
+/* A run as the `rtlab sim` command that repeats it: the approach, clients,
+ * duration (and a short poll's interval) always, then the options for the
+ * fields the plots change, where they differ from rt_sim_config_init's. */
 static void write_command(FILE *f, const struct rt_sim_config *c)
 {
     struct rt_sim_config d;
@@ -267,8 +267,9 @@ static int sweep(struct plot_ctx *x, const struct curve *cv)
         }
         if (rc != 0)
             return rc;
+        size_t from = cv->set ? i : 0, to = cv->set ? i + 1 : x->t.rows; /* a reference: all */
         for (size_t m = 0; m < 2 && cv->metric[m]; m++)
-            for (size_t row = cv->set ? i : 0; row < (cv->set ? i + 1 : x->t.rows); row++)
+            for (size_t row = from; row < to; row++)
                 *cell(&x->t, row, cv->col + m) = cv->metric[m](&r);
         rt_sim_report_free(&r);
     }
@@ -460,8 +461,15 @@ static int make_requests(struct plot_ctx *x)
     column(t, 2, "closed_form_req_per_s", "N / (T + rtt), requests/s");
     column(t, 3, "long_req_per_s", "long polling (30 s hold), requests/s: the same at every T");
     struct curve cv[] = {
-        {"short polling", config(RT_SIM_SHORT, n), set_req_interval, {m_requests_per_s}, 1},
-        {"long polling", config(RT_SIM_LONG, n), NULL, {m_requests_per_s}, 3},
+        {.label = "short polling",
+         .c = config(RT_SIM_SHORT, n),
+         .set = set_req_interval,
+         .metric = {m_requests_per_s},
+         .col = 1},
+        {.label = "long polling",
+         .c = config(RT_SIM_LONG, n),
+         .metric = {m_requests_per_s},
+         .col = 3},
     };
     cv[1].c.duration_s = x->quick ? 60 : 300;
     int rc = sweep_all(x, cv, 2);
@@ -473,7 +481,8 @@ static int make_requests(struct plot_ctx *x)
     note(x, "Short polling: each point runs 10 (T + rtt) simulated seconds (--quick: 3);");
     note(x, "every client makes one request per T + rtt from a random phase, so the");
     note(x, "rate is steady from the start and needs no longer run.");
-    note(x, "Long polling: one run of %g s at 0.1 updates/s on one topic; its rate does", cv[1].c.duration_s);
+    note(x, "Long polling: one run of %g s at 0.1 updates/s on one topic; its rate does",
+         cv[1].c.duration_s);
     note(x, "not depend on T (its requests follow the updates and the 30 s hold).");
     note(x, "SSE and WebSocket make no requests once connected.");
     note(x, "rtt 50 ms; other settings rtlab sim's defaults (the runs are listed at the end).");
@@ -537,16 +546,21 @@ static int make_latency(struct plot_ctx *x)
     static const char *const names[] = {"long_mean_ms", "long_p99_ms", "sse_mean_ms",
                                         "sse_p99_ms",   "ws_mean_ms",  "ws_p99_ms"};
     struct curve cv[4] = {
-        {"short polling", config(RT_SIM_SHORT, n), set_lat_interval,
-         {m_latency_mean, m_latency_p99}, 1},
+        {.label = "short polling",
+         .c = config(RT_SIM_SHORT, n),
+         .set = set_lat_interval,
+         .metric = {m_latency_mean, m_latency_p99},
+         .col = 1},
     };
     for (int a = RT_SIM_LONG; a <= RT_SIM_WS; a++) {
         size_t col = 5 + 2 * (size_t)(a - RT_SIM_LONG);
         column(t, col, names[col - 5], "%s: mean latency, ms (the same at every T)",
                approach_title[a]);
         column(t, col + 1, names[col - 4], "%s: p99 latency, ms", approach_title[a]);
-        cv[a] = (struct curve){approach_title[a], config((enum rt_sim_approach)a, n), NULL,
-                               {m_latency_mean, m_latency_p99}, col};
+        cv[a] = (struct curve){.label = approach_title[a],
+                               .c = config((enum rt_sim_approach)a, n),
+                               .metric = {m_latency_mean, m_latency_p99},
+                               .col = col};
         cv[a].c.duration_s = x->quick ? 60 : 600;
     }
     int rc = sweep_all(x, cv, 4);
@@ -600,8 +614,8 @@ static void gp_latency_refs(struct gp_plot *p, const struct table *t)
         }
         double mean = at(t, 0, col), p99 = at(t, 0, col + 1);
         if (fabs(mean - p99) <= 0.02 * p99) {
-            gp_add(p, "using 1:%zu with lines ls %d dt 1 title '%s: %s ms (mean and p99)'",
-                   col + 1, a + 1, who, fig(mean, mb, sizeof mb));
+            gp_add(p, "using 1:%zu with lines ls %d dt 1 title '%s: %s ms (mean and p99)'", col + 1,
+                   a + 1, who, fig(mean, mb, sizeof mb));
             continue;
         }
         gp_add(p, "using 1:%zu with lines ls %d dt 1 title '%s: mean %s ms'", col + 1, a + 1, who,
@@ -670,10 +684,11 @@ static int make_battery(struct plot_ctx *x)
     for (size_t i = 0; i < 6; i++) {
         const char *radio = i % 2 ? "wifi" : "lte";
         column(t, i + 1, names[i], "%s: battery %%/hour (iPhone 15, 12.98 Wh)", labels[i]);
-        cv[i] = (struct curve){labels[i], config(ap[i / 2], n),
-                               i < 2 ? set_bat_interval : set_bat_heartbeat,
-                               {m_battery},
-                               i + 1};
+        cv[i] = (struct curve){.label = labels[i],
+                               .c = config(ap[i / 2], n),
+                               .set = i < 2 ? set_bat_interval : set_bat_heartbeat,
+                               .metric = {m_battery},
+                               .col = i + 1};
         memcpy(cv[i].c.radio, radio, strlen(radio) + 1);
         cv[i].c.rate = BAT_RATE;
         cv[i].c.duration_s = x->quick ? 1800 : 7200;
@@ -699,8 +714,7 @@ static void gp_battery_panel(FILE *f, const struct plot_ctx *x, size_t radio)
         fprintf(f, "set ylabel ''\n");
     struct gp_plot p = {f, x->def->name, 0};
     if (has_data(t, 1 + radio))
-        gp_add(&p, "using 1:%zu with linespoints ls 1 title 'short polling'",
-               2 + radio);
+        gp_add(&p, "using 1:%zu with linespoints ls 1 title 'short polling'", 2 + radio);
     bool merged = has_data(t, 3 + radio) && same_column(t, 3 + radio, 5 + radio);
     if (merged)
         gp_add(&p, "using 1:%zu with linespoints ls 3 title 'SSE, WebSocket (within 2%%)'",
@@ -757,8 +771,11 @@ static int make_bytes(struct plot_ctx *x)
     for (int a = 0; a < 4; a++) {
         column(t, (size_t)a + 1, names[a], "%s (%s): bytes up + down per message delivered",
                approach_title[a], how[a]);
-        cv[a] = (struct curve){approach_title[a], config((enum rt_sim_approach)a, n),
-                               set_byte_rate, {m_bytes_per_message}, (size_t)a + 1};
+        cv[a] = (struct curve){.label = approach_title[a],
+                               .c = config((enum rt_sim_approach)a, n),
+                               .set = set_byte_rate,
+                               .metric = {m_bytes_per_message},
+                               .col = (size_t)a + 1};
     }
     column(t, 5, "payload_bytes", "the message's data alone, bytes");
     int rc = sweep_all(x, cv, 4);
@@ -799,9 +816,8 @@ static void gp_bytes(FILE *f, const struct plot_ctx *x)
 
 /* ---- 5. reconnects/s after a server restart ------------------------------------------ */
 
-static const enum rt_sim_reconnect storm_policies[] = {RT_SIM_RC_IMMEDIATE, RT_SIM_RC_BACKOFF,
-                                                       RT_SIM_RC_HALF_JITTER,
-                                                       RT_SIM_RC_FULL_JITTER};
+static const enum rt_sim_reconnect storm_policies[] = {
+    RT_SIM_RC_IMMEDIATE, RT_SIM_RC_BACKOFF, RT_SIM_RC_HALF_JITTER, RT_SIM_RC_FULL_JITTER};
 #define STORM_CURVES 4
 
 /* The restart's settings, the same for every policy. */
@@ -858,7 +874,8 @@ static int make_storm(struct plot_ctx *x)
     note(x, "Connection attempts per second (refused ones included) around a server restart:");
     note(x, "%s SSE clients; at t = %g s every connection closes and the server refuses",
          thousands((double)x->clients, nb, sizeof nb), c0.restart_at_s);
-    note(x, "connections for %g s. Reconnect delays after the k-th failure in a row, with", c0.restart_down_s);
+    note(x, "connections for %g s. Reconnect delays after the k-th failure in a row, with",
+         c0.restart_down_s);
     note(x, "b = %g s and cap m = %g s: immediate 0; backoff min(m, b 2^k); half_jitter",
          c0.reconnect_base_s, c0.reconnect_max_s);
     note(x, "min(m, b 2^k) x U[0.5, 1.5]; full_jitter U[0, min(m, b 2^k)] (rtlab's clients).");
@@ -1050,8 +1067,8 @@ static const struct plot_def plots[] = {
     {"bytes_per_message", "bytes on the wire per delivered message, per approach, by update rate",
      make_bytes, gp_bytes},
     {"reconnect_storm",
-     "reconnects/s after a server restart: immediate, backoff, half and full jitter",
-     make_storm, gp_storm},
+     "reconnects/s after a server restart: immediate, backoff, half and full jitter", make_storm,
+     gp_storm},
     {"connections", "connections the server holds per approach (a bar chart)", make_connections,
      gp_connections},
 };
@@ -1103,8 +1120,8 @@ static bool write_dat(struct plot_ctx *x)
     const struct table *t = &x->t;
     fflush(x->notes);
     fflush(x->runs);
-    fprintf(f, "# %s.dat, written by `rtlab plot%s` (sim/plot.c); %s.gp draws it.\n",
-            x->def->name, x->quick ? " --quick" : "", x->def->name);
+    fprintf(f, "# %s.dat, written by `rtlab plot%s` (sim/plot.c); %s.gp draws it.\n", x->def->name,
+            x->quick ? " --quick" : "", x->def->name);
     fwrite(x->notes_buf, 1, x->notes_len, f);
     fprintf(f, "#\n# columns (\"?\": not computed, its approach is not modelled yet):\n");
     for (size_t j = 0; j < t->cols; j++)
@@ -1339,8 +1356,12 @@ int rt_cmd_plot(int argc, char **argv)
     for (size_t i = 0; i < PLOT_COUNT; i++) {
         if (o.any_only && !o.only[i])
             continue;
-        struct plot_ctx x = {.dir = o.dir, .quick = o.quick, .tty = isatty(2), .def = &plots[i],
-                             .plot_k = ++k, .plot_n = n};
+        struct plot_ctx x = {.dir = o.dir,
+                             .quick = o.quick,
+                             .tty = isatty(2),
+                             .def = &plots[i],
+                             .plot_k = ++k,
+                             .plot_n = n};
         failed += make_plot(&x);
         ctx_free(&x);
     }

@@ -171,7 +171,8 @@ void sim_at(struct sim *s, rt_sim_time t, uint64_t data)
 
 /* Logs burst messages published on topic k at time published, and lets the
  * model push them (at now: later than published when a broker held them). */
-static void publish(struct sim *s, uint32_t k, rt_sim_time published, rt_sim_time now)
+static void publish(struct sim *s, uint32_t k, rt_sim_time published, rt_sim_time now,
+                    bool notify)
 {
     struct sim_topic *t = &s->topics[k];
     for (uint32_t m = 0; m < s->c->burst; m++) {
@@ -181,7 +182,7 @@ static void publish(struct sim *s, uint32_t k, rt_sim_time published, rt_sim_tim
         t->last_id++;
     }
     s->r->published += s->c->burst;
-    if (s->model->on_publish)
+    if (notify && s->model->on_publish)
         s->model->on_publish(s, k, s->c->burst, now);
 }
 
@@ -214,13 +215,15 @@ static void on_publish(struct sim *s, rt_sim_time now)
         s->deferred[s->deferred_len++] = (struct sim_deferred){now, k};
         return;
     }
-    publish(s, k, now, now);
+    publish(s, k, now, now, true);
 }
 
-static void on_broker_back(struct sim *s, rt_sim_time now)
+/* The broker is back at now (or, notify false, the run ends during the
+ * outage: the waiting messages count as published and not yet fetched). */
+static void on_broker_back(struct sim *s, rt_sim_time now, bool notify)
 {
     for (size_t i = 0; i < s->deferred_len; i++)
-        publish(s, s->deferred[i].topic, s->deferred[i].time, now);
+        publish(s, s->deferred[i].topic, s->deferred[i].time, now, notify);
     s->deferred_len = 0;
 }
 
@@ -418,7 +421,7 @@ static void run_loop(struct sim *s)
             on_restart(s, ev.time);
             break;
         case EV_BROKER_BACK:
-            on_broker_back(s, ev.time);
+            on_broker_back(s, ev.time, true);
             break;
         case EV_HEARTBEAT:
             on_heartbeat(s, ev.time);
@@ -476,7 +479,6 @@ static void summarise(struct sim *s, double wall)
     r->down_per_client_s = (double)r->bytes_down / n / c->duration_s;
     r->server_memory_bytes = r->connections * conn_memory[c->approach];
     r->clipped = s->clipped;
-    r->in_flight += s->deferred_len * c->burst; /* still held by the broker */
     close_radios(s);
     r->wall_s = wall;
 }
@@ -522,6 +524,7 @@ int rt_sim_run(const struct rt_sim_config *c, struct rt_sim_report *r, char *err
     if (rc == 0) {
         note_memory(&s);
         run_loop(&s);
+        on_broker_back(&s, s.end, false);
         s.model->finish(&s);
         sim_net_finish(&s);
         summarise(&s, wall_now() - started);

@@ -335,10 +335,16 @@ static double period_s(const struct rt_sim_config *c)
 static double lookback_s(const struct rt_sim_config *c)
 {
     double w = c->approach == RT_SIM_SHORT  ? c->interval_s
-               : c->approach == RT_SIM_LONG ? c->timeout_s + 10
-                                            : 2.5 * 30 + c->reconnect_max_s;
+               : c->approach == RT_SIM_LONG ? c->timeout_s
+                                            : 2.5 * 30;
     if (c->heartbeat_s > 0 && c->approach >= RT_SIM_SSE)
-        w = 2.5 * c->heartbeat_s + c->reconnect_max_s;
+        w = 2.5 * c->heartbeat_s;
+    /* a lost request's timeout, and the reconnect policy's longest wait */
+    w += RT_CLIENT_REQUEST_TIMEOUT_MS / 1e3 + c->reconnect_max_s;
+    if (c->restart_at_s >= 0) /* the clients come back after the server */
+        w += c->restart_down_s;
+    if (c->broker_at_s >= 0) /* the held publishes go out together */
+        w += c->broker_down_s;
     return w + c->rtt_ms / 1e3 + 1.0;
 }
 

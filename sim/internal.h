@@ -267,6 +267,11 @@ static inline bool sim_server_up(const struct sim *s, rt_sim_time t)
     return since >= s->restart_down;
 }
 
+/* A refused connection attempt takes at least this long before the next
+ * (us): a kernel's round trip even on loopback, and what keeps an
+ * `immediate` policy at rtt 0 from retrying forever at one instant. */
+#define SIM_REFUSED_MIN 1000
+
 /* The reconnect policy's delay, us, after k failures in a row. */
 rt_sim_time sim_reconnect_delay(struct sim *s, unsigned k);
 

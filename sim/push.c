@@ -188,7 +188,8 @@ static void on_send(struct sim *s, struct push *p, uint64_t i, rt_sim_time now)
             unsigned k = c->flags & PC_FAILS;
             if (k < PC_FAILS)
                 c->flags++;
-            send_at(s, p, i, now + rtt + sim_reconnect_delay(s, k));
+            rt_sim_time refused = rtt > SIM_REFUSED_MIN ? rtt : SIM_REFUSED_MIN;
+            send_at(s, p, i, now + refused + sim_reconnect_delay(s, k));
             return;
         }
         up += sim_handshake(s, now);

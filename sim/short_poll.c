@@ -188,7 +188,8 @@ static void sp_poll(struct sim *s, struct short_poll *sp, rt_sim_time now, uint6
     if (!sim_server_up(s, now)) {
         sim_refused(s, sent);
         sim_radio(s, i, sent, 0, 0);
-        sp_retry(s, sp, i, now + rtt - rtt / 2, data);
+        rt_sim_time back = rtt - rtt / 2; /* the refusal's way back */
+        sp_retry(s, sp, i, now + (back > SIM_REFUSED_MIN ? back : SIM_REFUSED_MIN), data);
         return;
     }
     uint32_t topic = topic_of(sp, i);

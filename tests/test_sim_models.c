@@ -645,18 +645,16 @@ static void test_compare_command(void **state)
     assert_int_equal(run_cmd(4, none, out, sizeof out), 2);
 }
 
-/* ---- Known simulator bugs (these tests fail on 774cf6d) ------------------------------------ */
+/* ---- Regressions: both failed on 774cf6d ------------------------------------------------- */
 
 /*
- * BUG: rtt 0 with the immediate reconnect policy never ends. A refused
- * attempt is retried at now + rtt + 0 (push.c:191, on_send; short_poll.c:170,
- * sp_retry: noticed + 0 + rtt/2), which is now itself: the run loops at one
- * microsecond for as long as the server is down. The configuration is
- * accepted, so the run should finish (a retry must take some time, or the
- * combination be refused with RT_SIM_EINVAL). Each run goes in a child with
- * an alarm, so the test fails instead of hanging.
+ * rtt 0 with the immediate reconnect policy must end. A refused attempt was
+ * retried at now + rtt + 0, which is now itself: the run looped at one
+ * microsecond for as long as the server was down. A refusal now takes at
+ * least SIM_REFUSED_MIN. Each run goes in a child with an alarm, so the test
+ * fails instead of hanging.
  */
-static void test_bug_immediate_at_rtt0_terminates(void **state)
+static void test_immediate_at_rtt0_terminates(void **state)
 {
     (void)state;
     const enum rt_sim_approach a[] = {RT_SIM_SHORT, RT_SIM_WS};
@@ -693,7 +691,7 @@ static void test_bug_immediate_at_rtt0_terminates(void **state)
         }
     }
     if (bad[0])
-        fail_msg("BUG rtt 0 + immediate + restart does not finish:%s", bad);
+        fail_msg("rtt 0 + immediate + restart does not finish:%s", bad);
 }
 
 /*
@@ -718,19 +716,15 @@ static void test_broker_outage_past_the_end_balances(void **state)
 }
 
 /*
- * BUG: after a long server restart the latency figures are wrong. The topic
- * log is sized by engine.c:335 lookback_s() (used by log_init, engine.c:367)
- * from the poll interval, the hold or the heartbeat and the reconnect cap
- * only, never restart_down_s. Short polling at 5 s keeps 4096 entries, long
- * polling 4096 (4 x 20/s x 41 s, rounded up), so clients back from 600 s
- * down need 12,000 messages the log has dropped: their latencies are
- * recorded as lower bounds (latency_clipped > 0) and the worst latency reads
- * about 200 s instead of the 600 s the first missed message waited. SSE and
- * WS keep 16384 entries and pass at 600 s (they clip from about 820 s). A
- * long broker outage does the same (the held messages enter the log at
- * once). The log should cover restart_down_s (and broker_down_s) too.
+ * After a long server restart the latency figures must stay exact. The
+ * topic log was sized from the poll interval, the hold or the heartbeat and
+ * the reconnect cap only, never restart_down_s: clients back from 600 s down
+ * needed 12,000 messages the log had dropped, their latencies were recorded
+ * as lower bounds (latency_clipped > 0) and the worst read about 200 s
+ * instead of 600 s. A long broker outage did the same. The log now covers
+ * restart_down_s and broker_down_s.
  */
-static void test_bug_long_restart_latency_not_clipped(void **state)
+static void test_long_restart_latency_not_clipped(void **state)
 {
     (void)state;
     const double d = 600;
@@ -753,7 +747,7 @@ static void test_bug_long_restart_latency_not_clipped(void **state)
         }
     }
     if (bad[0])
-        fail_msg("BUG after %g s down (want clipped 0 and max >= %.0f ms):%s", d, (d - 1) * 1e3,
+        fail_msg("after %g s down (want clipped 0 and max >= %.0f ms):%s", d, (d - 1) * 1e3,
                  bad);
 }
 
@@ -775,8 +769,8 @@ int main(void)
         cmocka_unit_test(test_compare_command),
         cmocka_unit_test(test_broker_outage_past_the_end_balances),
         /* known simulator bugs: fail until fixed */
-        cmocka_unit_test(test_bug_immediate_at_rtt0_terminates),
-        cmocka_unit_test(test_bug_long_restart_latency_not_clipped),
+        cmocka_unit_test(test_immediate_at_rtt0_terminates),
+        cmocka_unit_test(test_long_restart_latency_not_clipped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -382,8 +382,8 @@ static int log_init(struct sim *s)
 
 static const struct sim_model *model_of(enum rt_sim_approach a)
 {
-    static const struct sim_model *const models[] = {&sim_short_poll, &sim_long_poll, &sim_sse,
-                                                     &sim_ws};
+    static const struct sim_model *const models[] = {&sim_short_poll, &sim_long_poll,
+                                                     &sim_stream, &sim_stream};
     return (unsigned)a < 4 ? models[a] : NULL;
 }
 

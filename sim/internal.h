@@ -304,7 +304,7 @@ static inline void sim_trace(struct sim *s, uint64_t i, rt_sim_time t, enum rt_s
 void sim_net_finish(struct sim *s);
 
 extern const struct sim_model sim_short_poll;
-extern const struct sim_model sim_long_poll, sim_sse, sim_ws;
+extern const struct sim_model sim_long_poll, sim_stream; /* push.c: long; SSE and WebSocket */
 
 /* report.c: the report as a table for people. */
 void sim_report_table(FILE *f, const struct rt_sim_report *r);

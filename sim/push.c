@@ -634,17 +634,8 @@ const struct sim_model sim_long_poll = {
     .free = push_free,
 };
 
-const struct sim_model sim_sse = {
-    .start = push_start,
-    .on_event = push_on_event,
-    .on_publish = stream_on_publish,
-    .on_restart = on_restart,
-    .on_heartbeat = on_heartbeat,
-    .finish = push_finish,
-    .free = push_free,
-};
-
-const struct sim_model sim_ws = {
+/* SSE and WebSocket differ only in their bytes (push_bytes, on_heartbeat). */
+const struct sim_model sim_stream = {
     .start = push_start,
     .on_event = push_on_event,
     .on_publish = stream_on_publish,

@@ -290,7 +290,6 @@ static void sp_finish(struct sim *s)
     struct short_poll *sp = s->state;
     for (uint64_t i = 0; i < s->c->clients; i++)
         s->r->in_flight += s->topics[topic_of(sp, i)].last_id - sp->since[i];
-    s->r->server_memory_bytes = 0; /* set from connections in engine.c */
 }
 
 static void sp_free(struct sim *s)

@@ -108,8 +108,12 @@ static int check_config(const struct rt_sim_config *c, char *err, size_t err_len
         bad = "rtt: from 0 to 60000 ms";
     else if (c->ring < 1)
         bad = "ring: at least 1";
-    else if (c->rate * c->duration_s > 4e9)
-        bad = "rate x duration: at most 4e9 messages per topic";
+    else if ((rt_sim_time)(c->duration_s * 1e6) < 1)
+        bad = "duration: at least 1 us";
+    else if (c->rate * c->burst * c->duration_s > 4e9)
+        bad = "rate x burst x duration: at most 4e9 messages per topic (the cursors are 32-bit)";
+    else if ((unsigned)c->approach > RT_SIM_WS)
+        bad = "approach: short, long, sse or ws";
     else if (!memchr(c->radio, 0, sizeof c->radio) || !rt_radio_params_find(c->radio))
         bad = "radio: lte, 3g or wifi";
     else if (!(c->battery_wh > 0 && c->battery_wh <= 1e4))
@@ -118,6 +122,8 @@ static int check_config(const struct rt_sim_config *c, char *err, size_t err_len
         bad = "timeout: from 0 to 120 s, as the long-polling server allows";
     else if (!(c->gap_ms >= 0 && c->gap_ms <= 3.6e6))
         bad = "gap: from 0 to 3600000 ms";
+    else if (c->approach == RT_SIM_LONG && c->timeout_s * 1e3 < 1 && c->rtt_ms + c->gap_ms < 1)
+        bad = "timeout 0 with rtt + gap under 1 ms: the clients would poll without pause";
     else if (!(c->heartbeat_s <= 3600) || (c->heartbeat_s > 0 && c->heartbeat_s < 0.01))
         bad = "heartbeat: from 0.01 to 3600 s (0: the approach's default, < 0: none)";
     else if (!(c->upstream_rate >= 0 && c->upstream_rate <= 1000))
@@ -135,8 +141,10 @@ static int check_config(const struct rt_sim_config *c, char *err, size_t err_len
         bad = "reconnect_base / reconnect_max: base from 0.001 to 3600 s, max from base to 86400 s";
     else if (!(c->restart_down_s >= 0 && c->restart_down_s <= 86400) ||
              !(c->restart_every_s == 0 ||
-               (c->restart_every_s > c->restart_down_s && c->restart_every_s <= 365 * 86400.0)))
-        bad = "restart: down from 0 to 86400 s, every 0 (once) or longer than down";
+               ((rt_sim_time)(c->restart_every_s * 1e6) > (rt_sim_time)(c->restart_down_s * 1e6) &&
+                c->restart_every_s >= 0.001 && c->restart_every_s <= 365 * 86400.0)))
+        bad = "restart: down from 0 to 86400 s, every 0 (once) or at least 1 ms and longer "
+              "than down";
     else if (!(c->restart_at_s <= 365 * 86400.0))
         bad = "restart_at: at most a year (< 0: never)";
     else if (!(c->lb_idle_s == 0 || (c->lb_idle_s >= 1 && c->lb_idle_s <= 86400)))
@@ -255,7 +263,8 @@ uint64_t sim_deliver(struct sim *s, uint32_t topic, uint32_t *since, rt_sim_time
     }
     uint64_t idx = t->last_idx; /* + 1 */
     uint64_t oldest_kept = s->log_len > s->log_mask ? s->log_len - s->log_mask : 1;
-    rt_sim_time published = 0;
+    /* a message gone from the log was published before the oldest kept */
+    rt_sim_time published = s->log[(oldest_kept - 1) & s->log_mask].time;
     for (uint64_t i = 0; i < gap; i++) {
         if (idx >= oldest_kept) {
             const struct sim_log_entry *e = &s->log[(idx - 1) & s->log_mask];
@@ -276,10 +285,16 @@ void sim_deliver_many(struct sim *s, uint32_t topic, uint64_t n, rt_sim_time at,
 {
     uint64_t idx = s->topics[topic].last_idx; /* + 1 */
     uint64_t oldest_kept = s->log_len > s->log_mask ? s->log_len - s->log_mask : 1;
-    for (uint64_t m = 0; m < n && idx >= oldest_kept; m++) {
-        const struct sim_log_entry *e = &s->log[(idx - 1) & s->log_mask];
-        rt_hist_record_n(s->latency, at - e->time, clients);
-        idx = e->prev;
+    rt_sim_time published = s->log[(oldest_kept - 1) & s->log_mask].time;
+    for (uint64_t m = 0; m < n; m++) {
+        if (idx >= oldest_kept) {
+            const struct sim_log_entry *e = &s->log[(idx - 1) & s->log_mask];
+            published = e->time;
+            idx = e->prev;
+        } else {
+            s->clipped += clients; /* gone from the log: a lower bound */
+        }
+        rt_hist_record_n(s->latency, at - published, clients);
     }
     s->r->delivered += n * clients;
     s->r->bytes_payload += n * clients * s->c->payload_bytes;
@@ -335,7 +350,7 @@ static double period_s(const struct rt_sim_config *c)
 static double lookback_s(const struct rt_sim_config *c)
 {
     double w = c->approach == RT_SIM_SHORT  ? c->interval_s
-               : c->approach == RT_SIM_LONG ? c->timeout_s
+               : c->approach == RT_SIM_LONG ? c->timeout_s + c->gap_ms / 1e3
                                             : 2.5 * 30;
     if (c->heartbeat_s > 0 && c->approach >= RT_SIM_SSE)
         w = 2.5 * c->heartbeat_s;
@@ -370,11 +385,12 @@ static void queue_shape(const struct rt_sim_config *c, unsigned *gran, unsigned 
 /* The log keeps a few intervals' worth of messages (at least 4096). */
 static int log_init(struct sim *s)
 {
-    double keep = 4.0 * s->c->rate * s->c->topics * s->c->burst * lookback_s(s->c);
+    double per_s = s->c->rate * s->c->topics * s->c->burst;
+    double keep = 4.0 * per_s * fmin(lookback_s(s->c), s->c->duration_s + 1.0);
     uint64_t n = 4096;
     while ((double)n < keep && n < ((uint64_t)1 << 34))
         n <<= 1;
-    s->log = malloc(n * sizeof *s->log);
+    s->log = calloc(n, sizeof *s->log);
     s->log_mask = n - 1;
     s->topics = calloc(s->c->topics, sizeof *s->topics);
     return s->log && s->topics ? 0 : RT_SIM_ENOMEM;

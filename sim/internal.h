@@ -135,10 +135,14 @@ void sim_deliver_many(struct sim *s, uint32_t topic, uint64_t n, rt_sim_time at,
                       uint64_t clients);
 
 /* Client i's radio moves bytes_up then bytes_down, handed over at time t
- * (per client, in time order). Returns when its last byte goes. */
+ * (per client, in time order; a transfer up to a round trip early is taken
+ * as queued behind the one before, which moves no promotion or tail).
+ * Returns when its last byte goes. Nothing is charged from the run's end. */
 static inline rt_sim_time sim_radio(struct sim *s, uint64_t i, rt_sim_time t, uint64_t bytes_up,
                                     uint64_t bytes_down)
 {
+    if (t >= s->end) /* after the run: its energy is not the run's */
+        return t;
     return rt_radio_activity(s->radio_p, &s->radio[i], t, bytes_up, bytes_down);
 }
 
@@ -250,7 +254,8 @@ uint64_t sim_handshake(struct sim *s, rt_sim_time t);
 /* A connection attempt refused (the server is down): SYN and RST. */
 void sim_refused(struct sim *s, rt_sim_time t);
 
-/* A connection opens or closes at t (for the time-averaged count). */
+/* A connection opens or closes at t (for the time-averaged count); a close
+ * may be dated before the event that finds it. */
 void sim_conn_open(struct sim *s, rt_sim_time t);
 void sim_conn_close(struct sim *s, rt_sim_time t);
 /* One connection open from from to to, closed by then (a poll's own). */

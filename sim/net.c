@@ -65,6 +65,8 @@ void sim_conn_open(struct sim *s, rt_sim_time t)
 
 void sim_conn_close(struct sim *s, rt_sim_time t)
 {
+    if (t < s->conn_since) /* closed in the past (found out now): it was counted since */
+        s->conn_area -= (double)(s->conn_since - t);
     conn_step(s, t);
     s->conns--;
 }
@@ -122,6 +124,8 @@ void sim_trace_line(struct sim *s, uint64_t i, rt_sim_time t, enum rt_sim_trace_
                     uint64_t bytes, uint64_t msg)
 {
     struct rt_sim_report *r = s->r;
+    if (t >= s->end)
+        return; /* after the run */
     if (r->trace_len == s->trace_cap) {
         if (s->trace_cap >= RT_SIM_TRACE_MAX) {
             r->trace_truncated = true;

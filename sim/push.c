@@ -181,6 +181,12 @@ static void on_send(struct sim *s, struct push *p, uint64_t i, rt_sim_time now)
     const struct rt_sim_config *cf = s->c;
     rt_sim_time rtt = sim_rtt(s, i), arrive = now + rtt / 2;
     uint64_t up = 0, down = 0;
+    if ((c->flags & PC_CONN) && now - p->last[i] >= p->idle_limit) {
+        /* kept alive between polls, but idle long enough for the server or
+         * the load balancer to have closed it */
+        c->flags &= (uint8_t)~PC_CONN;
+        sim_conn_close(s, p->last[i] + p->idle_limit);
+    }
     if (!(c->flags & PC_CONN)) {
         if (!sim_server_up(s, now + rtt / 2)) {
             sim_refused(s, now);
@@ -247,32 +253,44 @@ static void answer(struct sim *s, struct push *p, uint64_t i, rt_sim_time now)
     sim_at(s, back + p->gap, EVG(EV_SEND, i, c->gen));
 }
 
+/* When bytes written on client i's stream, arriving from `at` at full
+ * speed, have all arrived: a slow reader's download queues behind what it
+ * has not read yet. */
+static rt_sim_time arrival(struct sim *s, struct push *p, uint64_t i, rt_sim_time at,
+                           uint64_t bytes)
+{
+    if (!p->busy || !sim_slow(s, i))
+        return at;
+    rt_sim_time start = p->busy[i] > at ? p->busy[i] : at;
+    p->busy[i] = start + (rt_sim_time)((double)bytes / s->c->slow_bytes_per_s * 1e6);
+    return p->busy[i];
+}
+
 /* n messages (the newest of client i's topic) pushed on its stream at now. */
 static void push(struct sim *s, struct push *p, uint64_t i, uint64_t n, rt_sim_time now)
 {
     struct pc *c = &p->c[i];
     rt_sim_time at = now + sim_rtt(s, i) / 2;
     uint64_t bytes = n * push_bytes(s);
-    if (p->busy && sim_slow(s, i)) {
-        rt_sim_time start = p->busy[i] > at ? p->busy[i] : at;
-        double queued = (double)(start - at) * s->c->slow_bytes_per_s / 1e6;
-        if (queued + (double)bytes > s->c->send_queue) {
-            /* the server closes the stream; the client sees the close when
-             * what was queued has drained, then resumes from its cursor */
-            list_remove(p, i);
-            c->state = ST_DEAD;
-            c->gen++;
-            c->flags &= (uint8_t)~PC_CONN;
-            sim_conn_close(s, now);
-            sim_at(s, start, EVG(EV_DETECT, i, c->gen));
-            return;
-        }
-        at = start + (rt_sim_time)((double)bytes / s->c->slow_bytes_per_s * 1e6);
-        p->busy[i] = at;
+    if (p->busy && sim_slow(s, i) && p->busy[i] > at &&
+        (double)(p->busy[i] - at) * s->c->slow_bytes_per_s / 1e6 + (double)bytes >
+            s->c->send_queue) {
+        /* the server closes the stream; the client sees the close when what
+         * was queued has drained, then resumes from its cursor */
+        list_remove(p, i);
+        c->state = ST_DEAD;
+        c->gen++;
+        c->flags &= (uint8_t)~PC_CONN;
+        sim_conn_close(s, now);
+        sim_at(s, p->busy[i], EVG(EV_DETECT, i, c->gen));
+        return;
     }
-    bool reset;
-    uint64_t got = sim_deliver(s, topic_of(p, i), &c->since, at, &reset);
-    (void)got;
+    at = arrival(s, p, i, at, bytes);
+    /* a live stream gets each message as it is published: no ring to fall
+     * out of, however large the burst */
+    uint32_t topic = topic_of(p, i);
+    c->since = (uint32_t)s->topics[topic].last_id;
+    sim_deliver_many(s, topic, n, at, 1);
     uint64_t wire = 0;
     for (uint64_t m = 0; m < n; m++)
         wire += sim_write(s, true, bytes / n, true);
@@ -302,6 +320,10 @@ static void on_arrive(struct sim *s, struct push *p, uint64_t i, rt_sim_time now
         uint64_t head = cf->approach == RT_SIM_SSE ? SSE_HEAD_BYTES : 0;
         uint64_t wire = head ? sim_write(s, true, head, true) : 0;
         uint64_t gap = s->topics[topic].last_id - c->since;
+        if (p->busy)
+            p->busy[i] = 0; /* a new connection: nothing queued on it yet */
+        if (gap && gap <= cf->ring)
+            at = arrival(s, p, i, at, head + gap * push_bytes(s));
         bool reset;
         uint64_t n = gap ? sim_deliver(s, topic, &c->since, at, &reset) : 0;
         for (uint64_t m = 0; m < n; m++)
@@ -377,8 +399,9 @@ static void on_heartbeat(struct sim *s, rt_sim_time now)
     for (uint64_t i = 0; i < s->c->clients; i++) {
         if (p->c[i].state != ST_LIVE)
             continue;
-        rt_sim_time at = now + sim_rtt(s, i) / 2;
-        uint64_t down = sim_write(s, true, ws ? WS_PING_BYTES : SSE_COMMENT_BYTES, !ws);
+        uint64_t beat = ws ? WS_PING_BYTES : SSE_COMMENT_BYTES;
+        rt_sim_time at = arrival(s, p, i, now + sim_rtt(s, i) / 2, beat);
+        uint64_t down = sim_write(s, true, beat, !ws);
         uint64_t up = ws ? sim_write(s, false, WS_PONG_BYTES, true) : 0;
         s->r->heartbeats++;
         sim_trace(s, i, at, RT_TR_PING, true, ws ? WS_PING_BYTES : SSE_COMMENT_BYTES, 0);
@@ -510,8 +533,10 @@ static void push_on_event(struct sim *s, rt_sim_time now, uint64_t data)
     case EV_ARRIVE:
         on_arrive(s, p, i, now);
         break;
-    case EV_TIMEOUT:
-        if (c->state == ST_HELD) {
+    case EV_TIMEOUT: /* the hold began at last[i] (0: before the run), so a
+                        generation that wrapped around cannot end a later
+                        hold early */
+        if (c->state == ST_HELD && (p->last[i] == 0 || now - p->last[i] >= p->timeout)) {
             list_remove(p, i);
             answer(s, p, i, now);
         }

@@ -473,6 +473,15 @@ int rt_cmd_sim(int argc, char **argv)
     }
     if (scenario && !load_scenario(scenario, argc - comparing, argv + comparing, &c, &m))
         return 2;
+    if (comparing && m.trace) {
+        fprintf(stderr, "rtlab sim compare: --trace records one run; trace the approach you "
+                        "want with rtlab sim FILE --approach A --trace FILE\n");
+        return 2;
+    }
+    if (!m.trace && c.trace_clients) {
+        fprintf(stderr, "rtlab sim: --trace-clients without --trace: where should the trace go?\n");
+        return 2;
+    }
     if (comparing)
         return compare(&c, &m);
     struct rt_sim_report r;

@@ -15,11 +15,6 @@
  * drawn as one line). `gnuplot NAME.gp`, run in DIR, redraws both pictures
  * from the .dat without simulating again.
  *
- * An approach the simulator does not model yet (rt_sim_run returns
- * RT_SIM_EUNMODELLED) is skipped: a note on stderr, "?" in its columns, and
- * no curve for it; a plot with no curve left is written as .dat and .gp
- * only, and says so.
- *
  * WE SIMPLIFIED. The runs are made one after the other on one core. Where
  * a figure per client does not depend on the number of clients (latency,
  * battery, bytes per message: every client of a topic sees the same
@@ -41,8 +36,6 @@
 /* ---- A plot's table ------------------------------------------------------------- */
 
 #define MAX_COLS 12
-#define RUN_SKIP 1  /* the approach is not modelled yet: the curve is left out */
-#define RUN_FAIL -1 /* any other failure: the command stops */
 
 /* Rows of numbers, one column per quantity; NAN marks a value not computed
  * (written "?"). Column 0 is the x axis; a row may carry a label instead
@@ -65,15 +58,6 @@ static double at(const struct table *t, size_t row, size_t col)
     return t->v[row * t->cols + col];
 }
 
-/* True when the column has at least one value: its curve was computed. */
-static bool has_data(const struct table *t, size_t col)
-{
-    for (size_t i = 0; i < t->rows; i++)
-        if (!isnan(at(t, i, col)))
-            return true;
-    return false;
-}
-
 /* ---- The context of one plot being made --------------------------------------- */
 
 struct plot_def;
@@ -84,7 +68,6 @@ struct plot_ctx {
     const struct plot_def *def;
     int plot_k, plot_n; /* this plot's place among those being made */
     int run_k, run_n;   /* runs of this plot made, and to make */
-    int runs_ok;        /* runs that gave a report: none, nothing to draw */
     uint64_t clients;   /* the clients the plot speaks for (its title) */
     struct table t;
     FILE *notes; /* lines for the .dat header (a memory stream) */
@@ -117,7 +100,8 @@ static void note(struct plot_ctx *x, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Sets up the table: rows x cols of NAN, and x values in column 0. */
+/* Sets up the table: rows x cols of NAN, and x values in column 0.
+ * Returns 0, or -1 when out of memory. */
 static int table_init(struct table *t, size_t rows, size_t cols, const double *xs)
 {
     t->rows = rows;
@@ -125,7 +109,7 @@ static int table_init(struct table *t, size_t rows, size_t cols, const double *x
     t->v = malloc(rows * cols * sizeof *t->v);
     t->label = calloc(rows, sizeof *t->label);
     if (!t->v || !t->label)
-        return RUN_FAIL;
+        return -1;
     for (size_t i = 0; i < rows * cols; i++)
         t->v[i] = NAN;
     for (size_t i = 0; xs && i < rows; i++)
@@ -202,9 +186,9 @@ static void progress_clear(const struct plot_ctx *x)
 }
 
 /*
- * Runs one simulation. Returns 0 with the report in r (the caller gives it
- * to rt_sim_report_free), RUN_SKIP when its approach is not modelled yet
- * (with a note on stderr), or RUN_FAIL with a message.
+ * Runs one simulation and lists it among the runs. Returns 0 with the
+ * report in r (the caller gives it to rt_sim_report_free), or -1 with a
+ * message.
  */
 static int plot_run(struct plot_ctx *x, const char *label, const struct rt_sim_config *c,
                     struct rt_sim_report *r)
@@ -214,19 +198,12 @@ static int plot_run(struct plot_ctx *x, const char *label, const struct rt_sim_c
     progress(x, label);
     fputs("#   ", x->runs);
     write_command(x->runs, c);
-    int rc = rt_sim_run(c, r, err, sizeof err);
-    fputs(rc == RT_SIM_EUNMODELLED ? "   (skipped: not modelled yet)\n" : "\n", x->runs);
-    if (rc == 0) {
-        x->runs_ok++;
+    fputc('\n', x->runs);
+    if (rt_sim_run(c, r, err, sizeof err) == 0)
         return 0;
-    }
     progress_clear(x);
-    if (rc == RT_SIM_EUNMODELLED) {
-        fprintf(stderr, "rtlab plot: %s: skipping %s: %s\n", x->def->name, label, err);
-        return RUN_SKIP;
-    }
     fprintf(stderr, "rtlab plot: %s: %s: %s\n", x->def->name, label, err);
-    return RUN_FAIL;
+    return -1;
 }
 
 /* What a curve reads from each report. */
@@ -245,28 +222,23 @@ struct curve {
     size_t col;
 };
 
-/* Runs a curve at every x of the table. The whole curve is skipped (its
- * columns stay "?") at its first run that is not modelled. */
+/* Runs a curve at every x of the table (a reference once). Returns 0, or
+ * -1 after a message. */
 static int sweep(struct plot_ctx *x, const struct curve *cv)
 {
     size_t n = cv->set ? x->t.rows : 1;
     for (size_t i = 0; i < n; i++) {
         struct rt_sim_config c = cv->c;
         char label[96];
-        snprintf(label, sizeof label, "%s", cv->label);
         if (cv->set) {
             cv->set(x, &c, at(&x->t, i, 0));
             snprintf(label, sizeof label, "%s at %g", cv->label, at(&x->t, i, 0));
+        } else {
+            snprintf(label, sizeof label, "%s", cv->label);
         }
         struct rt_sim_report r;
-        int rc = plot_run(x, label, &c, &r);
-        if (rc == RUN_SKIP) {
-            x->run_k += (int)(n - i - 1);
-            note(x, "%s: not modelled yet, left out", cv->label);
-            return 0;
-        }
-        if (rc != 0)
-            return rc;
+        if (plot_run(x, label, &c, &r) != 0)
+            return -1;
         size_t from = cv->set ? i : 0, to = cv->set ? i + 1 : x->t.rows; /* a reference: all */
         for (size_t m = 0; m < 2 && cv->metric[m]; m++)
             for (size_t row = from; row < to; row++)
@@ -422,7 +394,7 @@ static void gp_add(struct gp_plot *p, const char *fmt, ...)
 
 static void gp_finish(struct gp_plot *p)
 {
-    fputs(p->n ? "\n" : "# nothing to plot: no approach in this plot is modelled yet\n", p->f);
+    fputc('\n', p->f);
 }
 
 /* "25 ms" style figures for legends: 3 significant digits, whole above 100. */
@@ -455,7 +427,7 @@ static int make_requests(struct plot_ctx *x)
     uint64_t n = x->clients = x->quick ? 10000 : 1000000;
     struct table *t = &x->t;
     if (table_init(t, REQ_ROWS, 4, req_intervals) != 0)
-        return RUN_FAIL;
+        return -1;
     column(t, 0, "interval_s", "the polling interval T, s (from an answer to the next request)");
     column(t, 1, "short_req_per_s", "short polling, simulated: requests/s at the server");
     column(t, 2, "closed_form_req_per_s", "N / (T + rtt), requests/s");
@@ -491,7 +463,6 @@ static int make_requests(struct plot_ctx *x)
 
 static void gp_requests(FILE *f, const struct plot_ctx *x)
 {
-    const struct table *t = &x->t;
     char nb[32], vb[32];
     fprintf(f,
             "set title 'Short polling: requests/s at the server for %s clients'\n"
@@ -507,13 +478,11 @@ static void gp_requests(FILE *f, const struct plot_ctx *x)
             thousands((double)x->clients, nb, sizeof nb));
     struct gp_plot p = {f, x->def->name, 0};
     gp_add(&p, "using 1:3 with lines ls 9 title 'N / (T + rtt): the closed form'");
-    if (has_data(t, 1))
-        gp_add(&p, "using 1:2 with points ls 1 title 'short polling, simulated'");
-    if (has_data(t, 3))
-        gp_add(&p,
-               "using 1:4 with lines ls 2 title 'long polling (30 s hold, 0.1 updates/s): "
-               "%s requests/s at any T'",
-               thousands(at(t, 0, 3), vb, sizeof vb));
+    gp_add(&p, "using 1:2 with points ls 1 title 'short polling, simulated'");
+    gp_add(&p,
+           "using 1:4 with lines ls 2 title 'long polling (30 s hold, 0.1 updates/s): "
+           "%s requests/s at any T'",
+           thousands(at(&x->t, 0, 3), vb, sizeof vb));
     gp_finish(&p);
 }
 
@@ -537,7 +506,7 @@ static int make_latency(struct plot_ctx *x)
     uint64_t n = x->clients = x->quick ? 200 : 10000;
     struct table *t = &x->t;
     if (table_init(t, LAT_ROWS, 11, lat_intervals) != 0)
-        return RUN_FAIL;
+        return -1;
     column(t, 0, "interval_s", "the polling interval T, s (short polling)");
     column(t, 1, "short_mean_ms", "short polling: mean latency, ms (publish to client)");
     column(t, 2, "short_p99_ms", "short polling: 99th percentile latency, ms");
@@ -601,7 +570,7 @@ static void gp_latency_refs(struct gp_plot *p, const struct table *t)
     bool done[4] = {false};
     for (int a = RT_SIM_LONG; a <= RT_SIM_WS; a++) {
         size_t col = 5 + 2 * (size_t)(a - RT_SIM_LONG);
-        if (done[a] || !has_data(t, col))
+        if (done[a])
             continue;
         char who[64], mb[32], pb[32];
         snprintf(who, sizeof who, "%s", approach_title[a]);
@@ -637,15 +606,12 @@ static void gp_latency(FILE *f, const struct plot_ctx *x)
                "set xrange [0.4:150]\n"
                "set key top left\n");
     struct gp_plot p = {f, x->def->name, 0};
-    const struct table *t = &x->t;
-    if (has_data(t, 1)) {
-        gp_add(&p, "using 1:3 with linespoints ls 1 dt 2 pt 6 title 'short polling: p99'");
-        gp_add(&p, "using 1:2 with linespoints ls 1 title 'short polling: mean'");
-        gp_add(&p, "using 1:4 with lines ls 9 title 'closed forms: (T+rtt)/2 + rtt/2, "
-                   "0.99 (T+rtt) + rtt/2'");
-        gp_add(&p, "using 1:5 with lines ls 9 notitle");
-    }
-    gp_latency_refs(&p, t);
+    gp_add(&p, "using 1:3 with linespoints ls 1 dt 2 pt 6 title 'short polling: p99'");
+    gp_add(&p, "using 1:2 with linespoints ls 1 title 'short polling: mean'");
+    gp_add(&p, "using 1:4 with lines ls 9 title 'closed forms: (T+rtt)/2 + rtt/2, "
+               "0.99 (T+rtt) + rtt/2'");
+    gp_add(&p, "using 1:5 with lines ls 9 notitle");
+    gp_latency_refs(&p, &x->t);
     gp_finish(&p);
 }
 
@@ -672,7 +638,7 @@ static int make_battery(struct plot_ctx *x)
     uint64_t n = x->clients = x->quick ? 50 : 1000;
     struct table *t = &x->t;
     if (table_init(t, BAT_ROWS, 7, bat_intervals) != 0)
-        return RUN_FAIL;
+        return -1;
     column(t, 0, "interval_s", "short: polling interval; SSE, WebSocket: heartbeat interval; s");
     static const char *const names[] = {"short_lte", "short_wifi", "sse_lte",
                                         "sse_wifi",  "ws_lte",     "ws_wifi"};
@@ -708,21 +674,18 @@ static int make_battery(struct plot_ctx *x)
  * SSE and WebSocket drawn as one curve when they agree. */
 static void gp_battery_panel(FILE *f, const struct plot_ctx *x, size_t radio)
 {
-    const struct table *t = &x->t;
     fprintf(f, "set title '%s'\n", radio ? "WiFi" : "LTE");
     if (radio)
         fprintf(f, "set ylabel ''\n");
     struct gp_plot p = {f, x->def->name, 0};
-    if (has_data(t, 1 + radio))
-        gp_add(&p, "using 1:%zu with linespoints ls 1 title 'short polling'", 2 + radio);
-    bool merged = has_data(t, 3 + radio) && same_column(t, 3 + radio, 5 + radio);
-    if (merged)
+    gp_add(&p, "using 1:%zu with linespoints ls 1 title 'short polling'", 2 + radio);
+    if (same_column(&x->t, 3 + radio, 5 + radio)) {
         gp_add(&p, "using 1:%zu with linespoints ls 3 title 'SSE, WebSocket (within 2%%)'",
                4 + radio);
-    if (!merged && has_data(t, 3 + radio))
+    } else {
         gp_add(&p, "using 1:%zu with linespoints ls 3 title 'SSE'", 4 + radio);
-    if (!merged && has_data(t, 5 + radio))
         gp_add(&p, "using 1:%zu with linespoints ls 4 title 'WebSocket'", 6 + radio);
+    }
     gp_finish(&p);
 }
 
@@ -762,7 +725,7 @@ static int make_bytes(struct plot_ctx *x)
     uint64_t n = x->clients = x->quick ? 20 : 100;
     struct table *t = &x->t;
     if (table_init(t, BYTE_ROWS, 6, byte_rates) != 0)
-        return RUN_FAIL;
+        return -1;
     column(t, 0, "rate", "updates per second on the topic");
     static const char *const names[] = {"short_bytes", "long_bytes", "sse_bytes", "ws_bytes"};
     static const char *const how[] = {"polling every 5 s", "30 s hold", "comment every 15 s",
@@ -807,8 +770,7 @@ static void gp_bytes(FILE *f, const struct plot_ctx *x)
     static const char *const titles[] = {"short polling (every 5 s)", "long polling (30 s hold)",
                                          "SSE (comment every 15 s)", "WebSocket (ping every 30 s)"};
     for (size_t a = 0; a < 4; a++)
-        if (has_data(&x->t, a + 1))
-            gp_add(&p, "using 1:%zu with linespoints ls %zu title '%s'", a + 2, a + 1, titles[a]);
+        gp_add(&p, "using 1:%zu with linespoints ls %zu title '%s'", a + 2, a + 1, titles[a]);
     gp_add(&p, "using 1:6 with lines ls 9 title 'the message data alone (%g bytes)'",
            at(&x->t, 0, 5));
     gp_finish(&p);
@@ -818,7 +780,7 @@ static void gp_bytes(FILE *f, const struct plot_ctx *x)
 
 static const enum rt_sim_reconnect storm_policies[] = {
     RT_SIM_RC_IMMEDIATE, RT_SIM_RC_BACKOFF, RT_SIM_RC_HALF_JITTER, RT_SIM_RC_FULL_JITTER};
-#define STORM_CURVES 4
+#define STORM_CURVES (sizeof storm_policies / sizeof storm_policies[0])
 
 /* The restart's settings, the same for every policy. */
 static struct rt_sim_config storm_config(const struct plot_ctx *x, enum rt_sim_reconnect p)
@@ -847,11 +809,11 @@ static int make_storm(struct plot_ctx *x)
     size_t steps = (size_t)ceil(c0.duration_s); /* one-second steps (RT_SIM_SERIES_MAX > this) */
     struct table *t = &x->t;
     if (table_init(t, steps, 1 + STORM_CURVES, NULL) != 0)
-        return RUN_FAIL;
+        return -1;
     for (size_t k = 0; k < steps; k++)
         *cell(t, k, 0) = (double)k;
     column(t, 0, "t_s", "simulated time at the start of the step, s (1 s steps)");
-    x->run_n = STORM_CURVES;
+    x->run_n = (int)STORM_CURVES;
     for (size_t i = 0; i < STORM_CURVES; i++) {
         const char *name = rt_sim_reconnect_name(storm_policies[i]);
         column(t, i + 1, name, "reconnect policy %s: connection attempts/s (refused ones too)",
@@ -860,13 +822,8 @@ static int make_storm(struct plot_ctx *x)
         struct rt_sim_report r;
         char label[64];
         snprintf(label, sizeof label, "SSE, reconnect %s", name);
-        int rc = plot_run(x, label, &c, &r);
-        if (rc == RUN_SKIP)
-            note(x, "%s: not modelled yet, left out", label);
-        if (rc == RUN_SKIP)
-            continue;
-        if (rc != 0)
-            return rc;
+        if (plot_run(x, label, &c, &r) != 0)
+            return -1;
         storm_fill(t, i + 1, &r);
         rt_sim_report_free(&r);
     }
@@ -943,9 +900,8 @@ static void gp_storm(FILE *f, const struct plot_ctx *x)
     static const char *const colours[] = {"#d62728", "#ff7f0e", "#2ca02c", "#1f77b4"};
     struct gp_plot p = {f, x->def->name, 0};
     for (size_t i = 0; i < STORM_CURVES; i++)
-        if (has_data(&x->t, i + 1))
-            gp_add(&p, "using 1:($%zu > 0 ? $%zu : 0.01) with steps lw 2 lc rgb '%s' title '%s'",
-                   i + 2, i + 2, colours[i], titles[i]);
+        gp_add(&p, "using 1:($%zu > 0 ? $%zu : 0.01) with steps lw 2 lc rgb '%s' title '%s'", i + 2,
+               i + 2, colours[i], titles[i]);
     gp_finish(&p);
 }
 
@@ -973,7 +929,7 @@ static int make_connections(struct plot_ctx *x)
     uint64_t n = x->clients = x->quick ? 1000 : 100000;
     struct table *t = &x->t;
     if (table_init(t, CONN_ROWS, 4, NULL) != 0)
-        return RUN_FAIL;
+        return -1;
     column(t, 0, "bar", "the bar's place on the x axis");
     column(t, 1, "connections", "connections open at the server, time-averaged");
     column(t, 2, "server_mib", "server memory for them, MiB (docs/sim.md, \"Server cost\")");
@@ -988,15 +944,10 @@ static int make_connections(struct plot_ctx *x)
         *cell(t, i, 3) = approach_rgb[conn_bars[i].a];
         t->label[i] = strdup(conn_bars[i].label);
         if (!t->label[i])
-            return RUN_FAIL;
+            return -1;
         struct rt_sim_report r;
-        int rc = plot_run(x, conn_bars[i].label, &c, &r);
-        if (rc == RUN_SKIP)
-            note(x, "%s: not modelled yet, left out", conn_bars[i].label);
-        if (rc == RUN_SKIP)
-            continue;
-        if (rc != 0)
-            return rc;
+        if (plot_run(x, conn_bars[i].label, &c, &r) != 0)
+            return -1;
         *cell(t, i, 1) = m_connections(&r);
         *cell(t, i, 2) = m_server_mib(&r);
         rt_sim_report_free(&r);
@@ -1018,7 +969,7 @@ static void gp_connections(FILE *f, const struct plot_ctx *x)
     char nb[32];
     double top = 0;
     for (size_t i = 0; i < t->rows; i++)
-        top = isnan(at(t, i, 1)) ? top : fmax(top, at(t, i, 1));
+        top = fmax(top, at(t, i, 1));
     fprintf(f,
             "set title 'Connections the server holds for %s clients (on each bar: "
             "connections, and the server memory they take)'\n"
@@ -1039,18 +990,13 @@ static void gp_connections(FILE *f, const struct plot_ctx *x)
     fprintf(f, ")\n");
     for (size_t i = 0; i < t->rows; i++) {
         double v = at(t, i, 1), mib = at(t, i, 2);
-        if (isnan(v))
-            continue;
         char vb[32], mb[64] = "";
         if (!isnan(mib))
             snprintf(mb, sizeof mb, "\\n%.3g MiB", mib);
         fprintf(f, "set label %zu \"%s%s\" at %zu, %g center offset 0, 1.6\n", i + 1,
                 thousands(v, vb, sizeof vb), mb, i, v);
     }
-    struct gp_plot p = {f, x->def->name, 0};
-    if (has_data(t, 1))
-        gp_add(&p, "using 1:2:4 with boxes lc rgb variable");
-    gp_finish(&p);
+    fprintf(f, "plot '%s.dat' using 1:2:4 with boxes lc rgb variable\n", x->def->name);
 }
 
 /* ---- The plots ------------------------------------------------------------------- */
@@ -1123,7 +1069,7 @@ static bool write_dat(struct plot_ctx *x)
     fprintf(f, "# %s.dat, written by `rtlab plot%s` (sim/plot.c); %s.gp draws it.\n", x->def->name,
             x->quick ? " --quick" : "", x->def->name);
     fwrite(x->notes_buf, 1, x->notes_len, f);
-    fprintf(f, "#\n# columns (\"?\": not computed, its approach is not modelled yet):\n");
+    fprintf(f, "#\n# columns (\"?\": not computed):\n");
     for (size_t j = 0; j < t->cols; j++)
         fprintf(f, "#   %2zu %-22s %s\n", j + 1, t->name[j], t->what[j]);
     if (t->label[0])
@@ -1246,22 +1192,13 @@ static int make_plot(struct plot_ctx *x)
 {
     x->notes = open_memstream(&x->notes_buf, &x->notes_len);
     x->runs = open_memstream(&x->runs_buf, &x->runs_len);
-    int rc = x->notes && x->runs ? x->def->make(x) : RUN_FAIL;
+    int rc = x->notes && x->runs ? x->def->make(x) : -1;
     progress_clear(x);
     if (rc != 0) {
         fprintf(stderr, "rtlab plot: %s: failed\n", x->def->name);
         return 1;
     }
-    if (!write_dat(x) || !write_gp(x))
-        return 1;
-    if (x->runs_ok == 0) {
-        fprintf(stderr,
-                "rtlab plot: %s: no run could be made (not modelled yet): wrote %s/%s.dat and "
-                ".gp only\n",
-                x->def->name, x->dir, x->def->name);
-        return 0;
-    }
-    if (!render(x))
+    if (!write_dat(x) || !write_gp(x) || !render(x))
         return 1;
     fprintf(stderr, "rtlab plot: wrote %s/%s.png and .svg\n", x->dir, x->def->name);
     return 0;
@@ -1277,9 +1214,8 @@ static void usage(FILE *f)
                "NAME it writes DIR/NAME.dat (the figures, with a header naming the columns,\n"
                "their units and the runs as rtlab sim commands), DIR/NAME.gp (a gnuplot\n"
                "script: `gnuplot NAME.gp` in DIR redraws), DIR/NAME.png and DIR/NAME.svg.\n"
-               "Needs gnuplot (scripts/deps.sh installs gnuplot-nox). Curves of approaches\n"
-               "the simulator does not model yet are left out, with a note. docs/sim-plots.md\n"
-               "says what each plot shows.\n"
+               "Needs gnuplot (scripts/deps.sh installs gnuplot-nox). docs/sim-plots.md says\n"
+               "what each plot shows.\n"
                "\n"
                "  --out DIR     where the files go (default plots; created if missing)\n"
                "  --quick       fewer clients and shorter runs: a smoke test in seconds\n"

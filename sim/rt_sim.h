@@ -265,7 +265,6 @@ int rt_sim_trace_write(const struct rt_sim_report *r, FILE *f);
  */
 #define RT_SIM_EINVAL (-1)
 #define RT_SIM_ENOMEM (-2)
-#define RT_SIM_EUNMODELLED (-3) /* an approach not modelled yet */
 int rt_sim_run(const struct rt_sim_config *c, struct rt_sim_report *r, char *err, size_t err_len);
 /* Every successful run's report must be given to rt_sim_report_free(). */
 

@@ -34,7 +34,7 @@ static const char usage_text[] =
     "  --burst N          messages per update: bursts of N at once (default 1)\n"
     "  --topics K         topics; clients are spread evenly over them (default 1)\n"
     "  --upstream-rate R  messages each client sends per second (default 0)\n"
-    "  --duration S       simulated seconds (default 3600)\n"
+    "  --duration S       simulated seconds (default 3600, at most 90 days)\n"
     "  --seed S           PRNG seed (default 1)\n"
     "The approaches:\n"
     "  --interval S       short: seconds from an answer to the next poll (default 5)\n"
@@ -127,7 +127,7 @@ struct num_option {
 static const struct num_option num_options[] = {
     NUM("--interval", interval_s, 1e-6, 86400),
     NUM("--rate", rate, 0, 1e6),
-    NUM("--duration", duration_s, 1e-6, 365 * 86400.0),
+    NUM("--duration", duration_s, 1e-6, RT_SIM_DURATION_MAX_S),
     NUM("--rtt", rtt_ms, 0, 60000),
     NUM("--rtt-sigma", rtt_sigma, 0, 3),
     NUM("--timeout", timeout_s, 0, 120),

@@ -102,8 +102,8 @@ static int check_config(const struct rt_sim_config *c, char *err, size_t err_len
         bad = "rate: from 0 to 1000000 per second per topic";
     else if (c->topics < 1 || c->topics > c->clients)
         bad = "topics: from 1 to the number of clients";
-    else if (!(c->duration_s > 0 && c->duration_s <= 365 * 86400.0))
-        bad = "duration: more than 0 s and at most a year";
+    else if (!(c->duration_s > 0 && c->duration_s <= RT_SIM_DURATION_MAX_S))
+        bad = "duration: more than 0 s and at most 90 days (7776000 s)";
     else if (!(c->rtt_ms >= 0 && c->rtt_ms <= 60000))
         bad = "rtt: from 0 to 60000 ms";
     else if (c->ring < 1)

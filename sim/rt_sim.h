@@ -168,6 +168,10 @@ struct rt_sim_config {
 
 void rt_sim_config_init(struct rt_sim_config *c);
 
+/* The longest run, 90 days: a radio account holds 1.8e7 J (uint64
+ * picojoules), about 100 days of a radio kept busy at 2 W. */
+#define RT_SIM_DURATION_MAX_S (90 * 86400.0)
+
 /* The approach's name ("short", ...) and back; -1 for an unknown name. */
 const char *rt_sim_approach_name(enum rt_sim_approach a);
 int rt_sim_approach_parse(const char *name);

@@ -67,7 +67,7 @@ static const struct field fields[] = {
     {"interval_s", K_NUM, CFG(interval_s), 0, 86400, true, NULL, false},
     {"rate", K_NUM, CFG(rate), 0, 1e6, false, NULL, false},
     {"topics", K_INT, CFG(topics), 1, UINT32_MAX, false, NULL, false},
-    {"duration_s", K_NUM, CFG(duration_s), 0, 365 * 86400.0, true, NULL, false},
+    {"duration_s", K_NUM, CFG(duration_s), 1e-6, RT_SIM_DURATION_MAX_S, false, NULL, false},
     {"rtt_ms", K_NUM, CFG(rtt_ms), 0, 60000, false, NULL, false},
     /* 2^53: the largest a JSON number carries exactly (--seed takes any). */
     {"seed", K_INT, CFG(seed), 0, 9007199254740992.0, false, NULL, false},

@@ -47,6 +47,7 @@
 
 #include "rt_radio.h"
 #include "rt_sim.h"
+#include "testutil.h"
 
 #ifndef RTLAB_SCENARIO_DIR
 #error "tests/CMakeLists.txt defines RTLAB_SCENARIO_DIR"
@@ -611,20 +612,8 @@ static void test_trace_format(void **state)
 /* Runs rt_cmd_sim with stdout into out (NUL-terminated); returns its code. */
 static int run_cmd(int argc, char **argv, char *out, size_t cap)
 {
-    char tmpl[] = "/tmp/rtlab-models-XXXXXX";
-    int fd = mkstemp(tmpl);
-    assert_true(fd >= 0);
-    unlink(tmpl);
-    fflush(stdout);
-    int saved = dup(STDOUT_FILENO);
-    dup2(fd, STDOUT_FILENO);
-    int rc = rt_cmd_sim(argc, argv);
-    fflush(stdout);
-    dup2(saved, STDOUT_FILENO);
-    close(saved);
-    ssize_t n = pread(fd, out, cap - 1, 0);
-    out[n > 0 ? n : 0] = '\0';
-    close(fd);
+    int rc = tu_run_captured(rt_cmd_sim, argc, argv, out, cap);
+    assert_int_not_equal(rc, -1);
     return rc;
 }
 

@@ -29,6 +29,7 @@
 
 #include "rt_scenario.h"
 #include "rt_sim.h"
+#include "testutil.h"
 
 #ifndef RTLAB_SCENARIO_DIR
 #error "tests/CMakeLists.txt defines RTLAB_SCENARIO_DIR"
@@ -133,20 +134,8 @@ static void test_every_file_in_the_folder_loads_and_runs(void **state)
 /* Runs rt_cmd_sim with stdout into out (NUL-terminated); returns its code. */
 static int run_cmd(int argc, char **argv, char *out, size_t cap)
 {
-    char tmpl[] = "/tmp/rtlab-scenario-XXXXXX";
-    int fd = mkstemp(tmpl);
-    assert_true(fd >= 0);
-    unlink(tmpl);
-    fflush(stdout);
-    int saved = dup(STDOUT_FILENO);
-    dup2(fd, STDOUT_FILENO);
-    int rc = rt_cmd_sim(argc, argv);
-    fflush(stdout);
-    dup2(saved, STDOUT_FILENO);
-    close(saved);
-    ssize_t n = pread(fd, out, cap - 1, 0);
-    out[n > 0 ? n : 0] = '\0';
-    close(fd);
+    int rc = tu_run_captured(rt_cmd_sim, argc, argv, out, cap);
+    assert_int_not_equal(rc, -1);
     return rc;
 }
 

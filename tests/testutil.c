@@ -721,3 +721,26 @@ int tu_ws_close_code(int fd, int timeout_ms)
             return n >= 2 ? ((uint8_t)buf[0] << 8 | (uint8_t)buf[1]) : 1005;
     }
 }
+
+int tu_run_captured(int (*cmd)(int, char **), int argc, char **argv, char *out, size_t cap)
+{
+    char tmpl[] = "/tmp/rtlab-stdout-XXXXXX";
+    int fd = mkstemp(tmpl);
+    if (fd < 0)
+        return -1;
+    unlink(tmpl);
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    if (saved < 0 || dup2(fd, STDOUT_FILENO) < 0) {
+        close(fd);
+        return -1;
+    }
+    int rc = cmd(argc, argv);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    ssize_t n = pread(fd, out, cap - 1, 0);
+    out[n > 0 ? n : 0] = '\0';
+    close(fd);
+    return rc;
+}

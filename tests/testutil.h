@@ -109,6 +109,11 @@ long tu_metric(int port, const char *ap, const char *key);
  * --json`, say), or -1 when there is none. */
 long long tu_json_number(const char *json, const char *key);
 
+/* Runs an in-process command (rt_cmd_sim, say) with its stdout caught into
+ * out (NUL-terminated, at most cap - 1 bytes); returns the command's exit
+ * code, or -1 when stdout could not be redirected. */
+int tu_run_captured(int (*cmd)(int, char **), int argc, char **argv, char *out, size_t cap);
+
 /* ---- WebSocket, raw (for tests of the server's behaviour) ---- */
 
 /* Opens a WebSocket to target ("/ws?topic=t") with extra header lines

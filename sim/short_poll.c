@@ -199,25 +199,16 @@ static void sp_poll(struct sim *s, struct short_poll *sp, rt_sim_time now, uint6
     uint64_t req = c->request_bytes + c->header_extra_bytes;
     up += sim_write(s, false, req, false);
     sim_trace(s, i, sent, RT_TR_REQUEST, false, req, 0);
-    bool reset;
-    uint32_t before = sp->since[i];
+    uint64_t gap = s->topics[topic].last_id - sp->since[i];
+    uint64_t down = gap > c->ring ? c->answer_bytes + RESET_BODY_BYTES
+                    : gap == 0    ? c->empty_bytes
+                                  : c->answer_bytes + c->envelope_bytes +
+                                     gap * (uint64_t)(c->message_bytes + c->payload_bytes);
     rt_sim_time back = now + (rtt - rtt / 2);
-    uint64_t down;
-    bool slow = sim_slow(s, i);
-    uint64_t n = 0;
-    if (!slow) {
-        n = sim_deliver(s, topic, &sp->since[i], back, &reset);
-        down = reset ? c->answer_bytes + RESET_BODY_BYTES : n == 0 ? c->empty_bytes
-               : c->answer_bytes + c->envelope_bytes +
-                     n * (uint64_t)(c->message_bytes + c->payload_bytes);
-    } else { /* the answer takes its size / slow_bytes_per_s to arrive */
-        uint64_t gap = s->topics[topic].last_id - before;
-        down = gap > c->ring ? c->answer_bytes + RESET_BODY_BYTES : gap == 0 ? c->empty_bytes
-               : c->answer_bytes + c->envelope_bytes +
-                     gap * (uint64_t)(c->message_bytes + c->payload_bytes);
+    if (sim_slow(s, i)) /* the answer takes its size / slow_bytes_per_s to arrive */
         back += (rt_sim_time)((double)down / c->slow_bytes_per_s * 1e6);
-        n = sim_deliver(s, topic, &sp->since[i], back, &reset);
-    }
+    bool reset;
+    uint64_t n = sim_deliver(s, topic, &sp->since[i], back, &reset);
     if (n == 0 && !reset)
         r->empty++;
     sp->link[i] &= (uint8_t)~SP_FAILS;

@@ -1,6 +1,7 @@
 /*
- * internal.h - what the engine (engine.c) and the approach models
- * (short_poll.c, and later long_poll.c, sse.c, ws.c) share inside sim/.
+ * internal.h - what the engine (engine.c), the network (net.c) and the
+ * approach models (short_poll.c; push.c for long polling, SSE and
+ * WebSocket) share inside sim/.
  * Not a public header: nothing outside sim/ includes it.
  */
 #ifndef RT_SIM_INTERNAL_H

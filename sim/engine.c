@@ -368,7 +368,8 @@ static double lookback_s(const struct rt_sim_config *c)
  * (each client has one event per interval), and enough slots that an
  * interval fits inside the horizon, so nearly nothing waits in the far heap.
  */
-static void queue_shape(const struct rt_sim_config *c, unsigned *gran, unsigned *slots)
+static void queue_shape(const struct rt_sim_config *c, unsigned *gran, unsigned *slots,
+                        uint32_t *per_slot)
 {
     double per_us = (double)c->clients / (period_s(c) * 1e6) + c->rate * c->topics / 1e6;
     unsigned g = 4;
@@ -380,6 +381,8 @@ static void queue_shape(const struct rt_sim_config *c, unsigned *gran, unsigned 
         n++;
     *gran = g;
     *slots = n;
+    double fill = per_us * (double)(1u << g);
+    *per_slot = fill < 1e6 ? (uint32_t)fill : 1000000;
 }
 
 /* The log keeps a few intervals' worth of messages (at least 4096). */
@@ -521,13 +524,16 @@ int rt_sim_run(const struct rt_sim_config *c, struct rt_sim_report *r, char *err
     rt_rng_seed(&s.rng, c->seed);
     rt_rng_seed(&s.pub_rng, c->seed ^ UINT64_C(0x5075626c69736821)); /* "Publish!" */
     unsigned gran, slots;
-    queue_shape(c, &gran, &slots);
+    uint32_t per_slot;
+    queue_shape(c, &gran, &slots, &per_slot);
     s.latency = malloc(sizeof *s.latency);
     s.radio = calloc(c->clients, sizeof *s.radio); /* all zero: IDLE since 0 */
     rc =
         s.latency && s.radio && rt_simq_init(&s.q, gran, slots) == 0 ? log_init(&s) : RT_SIM_ENOMEM;
-    if (rc == 0)
+    if (rc == 0) {
+        rt_simq_expect(&s.q, per_slot);
         rc = sim_net_init(&s);
+    }
     if (rc == 0) {
         rt_hist_init(s.latency);
         if (c->rate > 0)

@@ -159,6 +159,11 @@ size_t rt_simq_bytes(const struct rt_simq *q)
     return bytes + (q->near.cap + q->far.cap) * sizeof(struct rt_simheap_node);
 }
 
+void rt_simq_expect(struct rt_simq *q, uint32_t per_slot)
+{
+    q->expect = per_slot;
+}
+
 /* ---- The timing wheel: push -------------------------------------------- */
 
 static int slot_append(struct rt_simq *q, size_t i, rt_sim_time time, uint64_t data)
@@ -167,9 +172,17 @@ static int slot_append(struct rt_simq *q, size_t i, rt_sim_time time, uint64_t d
     if (!s->ev && q->spare_len > 0) /* an array a drained slot gave back */
         *s = q->spare[--q->spare_len];
     if (s->len == s->cap) {
-        uint32_t cap = s->cap ? s->cap * 2 : 16;
+        /* the first array fits the expected share and a quarter more (a
+         * steady rhythm gives every slot about the same share, and
+         * doubling from 16 would leave up to half of each array unused
+         * when the share sits just past a power of 2); then by half */
+        uint64_t first = q->expect ? (uint64_t)q->expect + q->expect / 4 + 16 : 16;
+        uint64_t want = s->cap ? (uint64_t)s->cap + s->cap / 2 : first;
+        if (want > UINT32_MAX)
+            return -1;
+        uint32_t cap = (uint32_t)want;
         struct rt_sim_event *ev = realloc(s->ev, cap * sizeof *ev);
-        if (!ev || cap < s->cap)
+        if (!ev)
             return -1;
         s->ev = ev;
         s->cap = cap;

@@ -74,6 +74,7 @@ struct rt_simq {
     size_t spare_len;
     struct rt_sim_event *scratch; /* the radix sort's buffer */
     size_t scratch_cap;
+    uint32_t expect; /* events a slot is expected to hold (rt_simq_expect), 0: unknown */
 };
 
 /* Sets up an empty wheel of 2^slot_bits slots of 2^gran_bits us each; events
@@ -81,6 +82,10 @@ struct rt_simq {
  * -1 (out of memory). */
 int rt_simq_init(struct rt_simq *q, unsigned gran_bits, unsigned slot_bits);
 void rt_simq_close(struct rt_simq *q);
+/* Says about how many events a slot will hold (the run's event rate times
+ * a slot's span), so that a slot's array is sized once for it instead of
+ * doubled past it. Optional: without it arrays start small and grow. */
+void rt_simq_expect(struct rt_simq *q, uint32_t per_slot);
 int rt_simq_push(struct rt_simq *q, rt_sim_time time, uint64_t data);
 bool rt_simq_pop(struct rt_simq *q, struct rt_sim_event *out);
 /* Bytes the queue holds allocated now (for the memory report). */

@@ -36,12 +36,12 @@ void rt_sim_config_init(struct rt_sim_config *c)
     c->rtt_ms = 50;
     c->seed = 1;
     c->ring = RT_RING_DEFAULT; /* the servers' default */
-    /* Measured from `rtlab client short` and `rtlab serve short` (docs/sim.md). */
+    /* Measured from rtlab's own clients and servers, 2-digit ids (docs/sim-wire.md). */
     c->request_bytes = 83;
     c->empty_bytes = 79;
     c->answer_bytes = 124;
-    c->envelope_bytes = 39;
-    c->message_bytes = 71;
+    c->envelope_bytes = 40;
+    c->message_bytes = 72;
     c->payload_bytes = 16;
     memcpy(c->radio, "lte", 4);
     c->battery_wh = rt_radio_battery_iphone15.wh;

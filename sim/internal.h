@@ -169,8 +169,24 @@ static inline rt_sim_time sim_radio(struct sim *s, uint64_t i, rt_sim_time t, ui
 #define WS_SUBSCRIBE_BYTES 45  /* {"type":"subscribe","topic":..,"since":N}, unframed */
 #define WS_MESSAGE_EXTRA 0     /* a frame carries the message's JSON as it is */
 #define WS_PUBLISH_BYTES 41    /* {"type":"publish","topic":..,"data":} without data */
-#define WS_PING_BYTES 10       /* the server's ping frame, 8 bytes of payload */
-#define WS_PONG_BYTES 14       /* the client's pong, masked */
+#define WS_PING_BYTES 10       /* the server's ping frame, 8 bytes of payload; its pong */
+#define WS_PONG_BYTES 14       /* the client's pong, masked; its own ping */
+
+/* The body of a reset answer, {"reset":true,"next":NN} (servers/harness). */
+#define RESET_BODY_BYTES 24
+
+/* A poll's answer when the client is gap messages behind: a 204, a reset
+ * (gap past the ring), or a 200 with the envelope and the messages, a comma
+ * between each two. */
+static inline uint64_t sim_poll_answer(const struct rt_sim_config *c, uint64_t gap)
+{
+    if (gap > c->ring)
+        return c->answer_bytes + RESET_BODY_BYTES;
+    if (gap == 0)
+        return c->empty_bytes;
+    return c->answer_bytes + c->envelope_bytes +
+           gap * (uint64_t)(c->message_bytes + c->payload_bytes) + (gap - 1);
+}
 
 /* A WebSocket frame's header: 2 bytes, 4 from 126 bytes, 10 from 65536; a
  * client's frames add a 4-byte mask (RFC 6455 section 5.2). */

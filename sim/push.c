@@ -53,7 +53,7 @@
 #include "internal.h"
 #include "rt_limits.h"
 
-enum { EV_SEND = EV_MODEL, EV_ARRIVE, EV_TIMEOUT, EV_DETECT, EV_DROP, EV_UP, EV_IDLE };
+enum { EV_SEND = EV_MODEL, EV_ARRIVE, EV_TIMEOUT, EV_DETECT, EV_DROP, EV_UP, EV_IDLE, EV_CPING };
 
 enum { ST_OFF, ST_SENT, ST_HELD, ST_WAIT, ST_LIVE, ST_DEAD };
 
@@ -133,16 +133,6 @@ static uint64_t push_bytes(const struct sim *s)
                                         : ws_frame(json + WS_MESSAGE_EXTRA, false);
 }
 
-/* A long poll's answer with n messages (0: the 204). */
-static uint64_t answer_bytes(const struct sim *s, uint64_t n, bool reset)
-{
-    const struct rt_sim_config *c = s->c;
-    if (reset)
-        return c->answer_bytes + 24; /* {"reset":true,"next":NN} */
-    if (n == 0)
-        return c->empty_bytes;
-    return c->answer_bytes + c->envelope_bytes + n * (uint64_t)(c->message_bytes + c->payload_bytes);
-}
 
 /* ---- Connecting and losing the connection ---------------------------------------- */
 
@@ -233,7 +223,7 @@ static void answer(struct sim *s, struct push *p, uint64_t i, rt_sim_time now)
     rt_sim_time rtt = sim_rtt(s, i), back = now + (rtt - rtt / 2);
     uint32_t topic = topic_of(p, i);
     uint64_t gap = s->topics[topic].last_id - c->since;
-    uint64_t bytes = answer_bytes(s, gap > s->c->ring ? 0 : gap, gap > s->c->ring);
+    uint64_t bytes = sim_poll_answer(s->c, gap);
     if (p->busy && sim_slow(s, i))
         back += (rt_sim_time)((double)bytes / s->c->slow_bytes_per_s * 1e6);
     bool reset;
@@ -335,6 +325,8 @@ static void on_arrive(struct sim *s, struct push *p, uint64_t i, rt_sim_time now
         c->flags &= (uint8_t)~PC_FAILS;
         c->state = ST_LIVE;
         list_add(p, i);
+        if (cf->approach == RT_SIM_WS && s->heartbeat) /* the client's ping timer */
+            sim_at(s, at + s->heartbeat, EVG(EV_CPING, i, c->gen));
     }
     if (p->lb_idle)
         sim_at(s, now + p->lb_idle, EVG(EV_IDLE, i, c->gen));
@@ -410,6 +402,25 @@ static void on_heartbeat(struct sim *s, rt_sim_time now)
         sim_radio(s, i, at, up, down);
         p->last[i] = now;
     }
+}
+
+/* A WebSocket client pings too, on its own timer from when it connected
+ * (rtlab's client does, every --heartbeat): 14 bytes up, a 10-byte pong
+ * down a round trip later. Its timer is not in step with the server's, so
+ * on a phone it is a wake-up of its own. */
+static void on_client_ping(struct sim *s, struct push *p, uint64_t i, rt_sim_time now)
+{
+    sim_at(s, now + s->heartbeat, EVG(EV_CPING, i, p->c[i].gen));
+    if (p->c[i].state != ST_LIVE)
+        return;
+    rt_sim_time rtt = sim_rtt(s, i);
+    uint64_t up = sim_write(s, false, WS_PONG_BYTES, false);
+    uint64_t down = sim_write(s, true, WS_PING_BYTES, true);
+    sim_trace(s, i, now, RT_TR_PING, false, WS_PONG_BYTES, 0);
+    sim_trace(s, i, now + rtt, RT_TR_PONG, true, WS_PING_BYTES, 0);
+    sim_radio(s, i, now, up, 0);
+    sim_radio(s, i, now + rtt, 0, down);
+    p->last[i] = now;
 }
 
 /* ---- Failures ------------------------------------------------------------------------ */
@@ -549,6 +560,9 @@ static void push_on_event(struct sim *s, rt_sim_time now, uint64_t data)
         if (c->state == ST_HELD || c->state == ST_LIVE)
             on_idle(s, p, i, now);
         break;
+    case EV_CPING:
+        on_client_ping(s, p, i, now);
+        break;
     }
 }
 
@@ -619,6 +633,9 @@ static int push_start(struct sim *s)
                    EVG(EV_TIMEOUT, i, 0));
         if (p->lb_idle)
             sim_at(s, p->lb_idle, EVG(EV_IDLE, i, 0));
+        if (cf->approach == RT_SIM_WS && s->heartbeat) /* its timer, at a random phase */
+            sim_at(s, (rt_sim_time)(rt_rng_unit(&s->rng) * (double)s->heartbeat),
+                   EVG(EV_CPING, i, 0));
         if (cf->drop_mean_s > 0)
             sim_at(s, sim_exp_delay(&s->rng, 1 / cf->drop_mean_s), EV(EV_DROP, i));
         if (cf->upstream_rate > 0)
@@ -659,7 +676,8 @@ const struct sim_model sim_long_poll = {
     .free = push_free,
 };
 
-/* SSE and WebSocket differ only in their bytes (push_bytes, on_heartbeat). */
+/* SSE and WebSocket differ only in their bytes (push_bytes, on_heartbeat)
+ * and the WebSocket client's own pings. */
 const struct sim_model sim_stream = {
     .start = push_start,
     .on_event = push_on_event,

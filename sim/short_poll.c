@@ -24,7 +24,9 @@
  * lives in the event queue. 4 or 8 bytes a client, plus its one event (16
  * bytes) in the queue.
  *
- * CONNECTIONS. The client keeps its connection alive between polls, as
+ * CONNECTIONS. As in the push models, the run starts in the steady state:
+ * each client has polled before, so its first poll of the run finds its
+ * connection open. The client keeps its connection alive between polls, as
  * ours does, while the interval is shorter than the server's idle timeout
  * (60 s) and any load balancer's (--lb-idle); otherwise the connection is
  * closed while it waits and every poll pays a TCP handshake. A server
@@ -44,10 +46,6 @@
 #include "rt_limits.h"
 
 enum { EV_POLL = EV_MODEL };
-
-/* The body of a reset answer, {"reset":true,"next":N}, with a two-digit N
- * (servers/harness/server.c writes it). */
-#define RESET_BODY_BYTES 24
 
 /* A client's link, one byte: */
 #define SP_OPEN 0x80u /* it has a keep-alive connection open */
@@ -130,6 +128,10 @@ static int sp_start(struct sim *s)
     sp->idle_limit = (rt_sim_time)(idle * 1e6);
     sp->keep_alive = interval < sp->idle_limit;
     for (uint64_t i = 0; i < s->c->clients; i++) {
+        if (sp->keep_alive) { /* the steady state: connected before the run */
+            sp->link[i] = SP_OPEN;
+            sim_conn_open(s, 0);
+        }
         if (s->c->drop_mean_s > 0)
             sim_at(s, sim_exp_delay(&s->rng, 1 / s->c->drop_mean_s), EV(EV_DROP, i));
         if (s->c->upstream_rate > 0)
@@ -200,10 +202,7 @@ static void sp_poll(struct sim *s, struct short_poll *sp, rt_sim_time now, uint6
     up += sim_write(s, false, req, false);
     sim_trace(s, i, sent, RT_TR_REQUEST, false, req, 0);
     uint64_t gap = s->topics[topic].last_id - sp->since[i];
-    uint64_t down = gap > c->ring ? c->answer_bytes + RESET_BODY_BYTES
-                    : gap == 0    ? c->empty_bytes
-                                  : c->answer_bytes + c->envelope_bytes +
-                                     gap * (uint64_t)(c->message_bytes + c->payload_bytes);
+    uint64_t down = sim_poll_answer(c, gap);
     rt_sim_time back = now + (rtt - rtt / 2);
     if (sim_slow(s, i)) /* the answer takes its size / slow_bytes_per_s to arrive */
         back += (rt_sim_time)((double)down / c->slow_bytes_per_s * 1e6);
